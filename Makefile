@@ -1,0 +1,41 @@
+# Two commands for a fresh machine with Python 3.11: `make up` and `make test`.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: install up test lint format bench clean lock
+
+install: $(STAMP)
+
+# Pinned by requirements.lock (constraints), so every machine gets the same versions.
+$(STAMP): pyproject.toml requirements.lock
+	@$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 11), "Lineagehouse needs Python 3.11, found " + sys.version.split()[0]'
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet --constraint requirements.lock --editable '.[dev]'
+	@touch $(STAMP)
+
+up: install  ## run the whole product on this machine (Ctrl-C stops it)
+	$(BIN)/lineagehouse up
+
+test: install  ## run every test against a real broker and ClickHouse
+	$(BIN)/ruff check .
+	$(BIN)/python -m pytest
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: install
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+bench: install  ## throughput figures; see BENCHMARKS.md
+	$(BIN)/python bench/bench_clickhouse_server.py
+
+lock:  ## refresh requirements.lock from the current venv
+	$(BIN)/python -m pip freeze --all --exclude-editable | grep -v -e '^lineagehouse' -e '^pip==' > requirements.lock
+
+clean:
+	rm -rf $(VENV) build dist *.egg-info .pytest_cache .ruff_cache

@@ -1,0 +1,3 @@
+from lineagehouse.cli import main
+
+main()

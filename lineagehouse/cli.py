@@ -1,0 +1,137 @@
+"""The `lineagehouse` command: one console script, one thin subcommand per process."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from lineagehouse.settings import ConfigError, Settings, load_settings
+
+app = typer.Typer(
+    name="lineagehouse",
+    help="Lineagehouse: OpenLineage events over Kafka into ClickHouse.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+log = logging.getLogger("lineagehouse.cli")
+
+DataDir = Annotated[
+    Path | None,
+    typer.Option("--data-dir", help="Where embedded data lives [default: ./.lineagehouse]"),
+]
+
+
+def _settings(**overrides: Any) -> Settings:
+    """Load settings (CLI overrides win), configure logging, log them masked."""
+    from lineagehouse.logs import configure_logging
+
+    nested: dict[str, Any] = {}
+    for key, value in overrides.items():
+        if value is None:
+            continue
+        section, _, field = key.partition("__")
+        if field:
+            nested.setdefault(section, {})[field] = value
+        else:
+            nested[key] = value
+    try:
+        settings = load_settings(**nested)
+    except ConfigError as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(2) from None
+    configure_logging(settings.log_level, settings.log_format)
+    log.info("effective settings", extra={"settings": settings.masked()})
+    return settings
+
+
+@app.command()
+def broker(
+    host: Annotated[str, typer.Option(help="Listen address")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Kafka port")] = 9092,
+) -> None:
+    """Run the embedded Kafka-protocol broker (Tansu; topics live in memory only)."""
+    from lineagehouse.embedded.broker import run_broker_foreground
+
+    _settings()
+    sys.exit(run_broker_foreground(host, port))
+
+
+@app.command()
+def clickhouse(
+    data_dir: DataDir = None,
+    host: Annotated[str, typer.Option(help="Listen address")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="ClickHouse HTTP port")] = 8123,
+) -> None:
+    """Serve the ClickHouse HTTP interface over the embedded engine (chDB) on --data-dir."""
+    from lineagehouse.embedded.clickhouse_server import serve
+
+    settings = _settings(data_dir=data_dir)
+    password = settings.clickhouse.password.get_secret_value() or None
+    serve(
+        data_dir=settings.data_dir / "clickhouse",
+        host=host,
+        port=port,
+        user=settings.clickhouse.user if password else None,
+        password=password,
+        limits=settings.embedded_clickhouse,
+    )
+
+
+@app.command()
+def migrate(
+    cluster: Annotated[
+        str | None, typer.Option(help="Emit ON CLUSTER DDL with Replicated/Distributed tables")
+    ] = None,
+) -> None:
+    """Create or upgrade the ClickHouse schema (idempotent)."""
+    from lineagehouse.store.migrations import migrate as run_migrations
+
+    settings = _settings(clickhouse__cluster=cluster)
+    applied = run_migrations(settings)
+    typer.echo(f"schema is current ({len(applied)} migration(s) applied now)")
+
+
+@app.command()
+def worker() -> None:
+    """Run the processor and sink: consume openlineage.events, write to ClickHouse."""
+    from lineagehouse.processors.app import run_worker
+
+    run_worker(_settings())
+
+
+@app.command()
+def api(
+    host: Annotated[str | None, typer.Option(help="Listen address")] = None,
+    port: Annotated[int | None, typer.Option(help="API/UI port [default: 5000]")] = None,
+) -> None:
+    """Run the HTTP API (gateway, query API, UI)."""
+    from lineagehouse.api.server import run_api
+
+    run_api(_settings(api__host=host, api__port=port))
+
+
+@app.command()
+def up(
+    data_dir: DataDir = None,
+    kafka_port: Annotated[int, typer.Option(help="Embedded broker port")] = 9092,
+    clickhouse_port: Annotated[int, typer.Option(help="Embedded ClickHouse HTTP port")] = 8123,
+    api_port: Annotated[int | None, typer.Option(help="API/UI port [default: 5000]")] = None,
+) -> None:
+    """Run everything on one machine: broker, ClickHouse, migrations, topics, worker, API."""
+    from lineagehouse.up import run_up
+
+    settings = _settings(data_dir=data_dir, api__port=api_port)
+    sys.exit(run_up(settings, kafka_port=kafka_port, clickhouse_port=clickhouse_port))
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,41 @@
+"""Every Prometheus metric Lineagehouse exports, in one place."""
+
+from __future__ import annotations
+
+from prometheus_client import CONTENT_TYPE_LATEST, Counter, Gauge, Histogram, generate_latest
+
+EVENTS_CONSUMED = Counter(
+    "lineagehouse_events_consumed_total", "Messages read from the events topic"
+)
+EVENTS_ACCEPTED = Counter("lineagehouse_events_accepted_total", "Events written to ClickHouse")
+EVENTS_REJECTED = Counter(
+    "lineagehouse_events_rejected_total", "Events that could not be parsed", ["reason"]
+)
+SINK_BATCH_ROWS = Histogram(
+    "lineagehouse_sink_batch_rows",
+    "Rows per ClickHouse insert",
+    ["table"],
+    buckets=(1, 10, 100, 500, 1000, 2000, 5000, 10000, 50000),
+)
+SINK_BATCH_SECONDS = Histogram(
+    "lineagehouse_sink_batch_seconds", "Latency of one ClickHouse insert", ["table"]
+)
+SINK_RETRIES = Counter(
+    "lineagehouse_sink_retries_total", "ClickHouse inserts retried after an error", ["table"]
+)
+CONSUMER_LAG = Gauge(
+    "lineagehouse_consumer_lag", "Messages behind the end of a partition", ["topic", "partition"]
+)
+API_LATENCY = Histogram(
+    "lineagehouse_api_request_seconds", "API latency by route", ["method", "route", "status"]
+)
+CLICKHOUSE_QUERIES = Counter(
+    "lineagehouse_embedded_clickhouse_queries_total",
+    "Queries served by the embedded ClickHouse server",
+    ["kind", "status"],
+)
+
+
+def render() -> tuple[bytes, str]:
+    """Exposition text and content type for a /metrics endpoint."""
+    return generate_latest(), CONTENT_TYPE_LATEST

@@ -1,0 +1,212 @@
+"""One typed, frozen settings object for every process.
+
+Sources, highest first: explicit overrides (CLI flags), environment variables
+(`LINEAGEHOUSE_` prefix, nested with `__`, e.g. `LINEAGEHOUSE_KAFKA__BOOTSTRAP_SERVERS`),
+a `.env` file, then secret files in `LINEAGEHOUSE_SECRETS_DIR` (one file per setting,
+named like the variable without the prefix, e.g. `clickhouse__password`).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    NestedSecretsSettingsSource,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
+
+ENV_PREFIX = "LINEAGEHOUSE_"
+
+
+class ConfigError(Exception):
+    """A setting has a bad value; the message names the setting and the fix."""
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class KafkaSettings(_Section):
+    bootstrap_servers: str = Field("127.0.0.1:9092", description="host:port[,host:port...]")
+    security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = None
+    sasl_username: str | None = None
+    sasl_password: SecretStr | None = None
+    ssl_cafile: str | None = None
+    client_id: str = "lineagehouse"
+    # Tansu's first group join waits about half the session timeout; production keeps
+    # librdkafka-like values by configuration.
+    session_timeout_s: float = Field(6.0, gt=0)
+    heartbeat_interval_s: float = Field(1.0, gt=0)
+    rebalance_timeout_s: float = Field(6.0, gt=0)
+
+    @field_validator("bootstrap_servers")
+    @classmethod
+    def _check_servers(cls, value: str) -> str:
+        for server in value.split(","):
+            host, _, port = server.strip().rpartition(":")
+            if not host or not port.isdigit():
+                raise ValueError(f"{server!r} is not host:port (example: 127.0.0.1:9092)")
+        return value
+
+    def confluent_config(self) -> dict[str, Any]:
+        """librdkafka settings shared by producers, consumers and the admin client."""
+        conf: dict[str, Any] = {
+            "bootstrap.servers": self.bootstrap_servers,
+            "security.protocol": self.security_protocol,
+            "client.id": self.client_id,
+        }
+        if self.sasl_mechanism:
+            conf["sasl.mechanism"] = self.sasl_mechanism
+            conf["sasl.username"] = self.sasl_username or ""
+            conf["sasl.password"] = (
+                self.sasl_password.get_secret_value() if self.sasl_password else ""
+            )
+        if self.ssl_cafile:
+            conf["ssl.ca.location"] = self.ssl_cafile
+        return conf
+
+
+class TopicSettings(_Section):
+    events: str = "openlineage.events"
+    dlq: str = "openlineage.events.dlq"
+    events_partitions: int = Field(6, ge=1)
+    dlq_partitions: int = Field(1, ge=1)
+    replication_factor: int = Field(1, ge=1)
+
+
+class ClickHouseSettings(_Section):
+    url: str = Field("http://127.0.0.1:8123", description="ClickHouse HTTP interface")
+    user: str = "default"
+    password: SecretStr = SecretStr("")
+    database: str = "lineagehouse"
+    cluster: str | None = None
+    connect_timeout_s: float = Field(10.0, gt=0)
+    send_receive_timeout_s: float = Field(300.0, gt=0)
+
+    @field_validator("url")
+    @classmethod
+    def _check_url(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError(f"{value!r} is not an http(s) URL (example: http://127.0.0.1:8123)")
+        return value.rstrip("/")
+
+    @field_validator("database")
+    @classmethod
+    def _check_database(cls, value: str) -> str:
+        if not value.replace("_", "").isalnum():
+            raise ValueError("use letters, digits and underscores only")
+        return value
+
+
+class EmbeddedClickHouseSettings(_Section):
+    """Limits of the embedded ClickHouse server (the one process owning the data dir)."""
+
+    max_sessions: int = Field(32, ge=1)
+    session_idle_timeout_s: float = Field(60.0, gt=0)
+    max_concurrent_queries: int = Field(8, ge=1)
+    max_memory_usage_bytes: int = Field(4 * 1024**3, ge=0)
+    max_execution_time_s: float = Field(120.0, ge=0)
+
+
+class WorkerSettings(_Section):
+    group_id: str = "lineagehouse-worker"
+    batch_size: int = Field(2000, ge=1)
+    batch_timeout_s: float = Field(0.5, gt=0)
+    insert_retry_max_backoff_s: float = Field(10.0, gt=0)
+    shutdown_grace_s: float = Field(15.0, gt=0, description="time to finish a batch on stop")
+    web_host: str = "0.0.0.0"
+    web_port: int = Field(6066, ge=0, le=65535, description="faust web / metrics port; 0 = off")
+    drain_timeout_s: float = Field(120.0, ge=0, description="`up`: max wait to drain on stop")
+
+
+class ApiSettings(_Section):
+    host: str = "127.0.0.1"
+    port: int = Field(5000, ge=1, le=65535)
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX,
+        env_nested_delimiter="__",
+        secrets_nested_delimiter="__",
+        env_file=".env",
+        extra="forbid",
+        frozen=True,
+    )
+
+    data_dir: Path = Path(".lineagehouse")
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    log_format: Literal["json", "text"] = "json"
+    kafka: KafkaSettings = KafkaSettings()
+    topics: TopicSettings = TopicSettings()
+    clickhouse: ClickHouseSettings = ClickHouseSettings()
+    embedded_clickhouse: EmbeddedClickHouseSettings = EmbeddedClickHouseSettings()
+    worker: WorkerSettings = WorkerSettings()
+    api: ApiSettings = ApiSettings()
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # Secret files may name a nested field: `lineagehouse_clickhouse__password`.
+        nested_secrets = NestedSecretsSettingsSource(file_secret_settings)
+        return init_settings, env_settings, dotenv_settings, nested_secrets
+
+    def masked(self) -> dict[str, Any]:
+        """The effective settings as plain data, secrets shown as '**********'."""
+        return self.model_dump(mode="json")
+
+
+def _env_name(loc: tuple[Any, ...]) -> str:
+    return ENV_PREFIX + "__".join(str(part).upper() for part in loc)
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Build the settings or raise ConfigError naming every bad setting and its fix."""
+    secrets_dir = os.environ.get(ENV_PREFIX + "SECRETS_DIR")
+    kwargs: dict[str, Any] = dict(overrides)
+    if secrets_dir:
+        if not Path(secrets_dir).is_dir():
+            raise ConfigError(
+                f"{ENV_PREFIX}SECRETS_DIR={secrets_dir!r} is not a directory. "
+                "Fix: point it at the folder holding secret files, or unset it."
+            )
+        kwargs["_secrets_dir"] = secrets_dir
+    try:
+        return Settings(**kwargs)
+    except ValidationError as exc:
+        lines = []
+        for err in exc.errors():
+            loc = tuple(p for p in err["loc"] if not isinstance(p, int))
+            name = _env_name(loc)
+            given = err.get("input")
+            shown = "" if isinstance(given, dict) else f" (got {given!r})"
+            fix = _fix_hint(err)
+            lines.append(f"  {name}{shown}: {err['msg']}. Fix: {fix}")
+        raise ConfigError("Invalid settings:\n" + "\n".join(lines)) from None
+
+
+def _fix_hint(err: Any) -> str:
+    kind = err["type"]
+    ctx = err.get("ctx") or {}
+    if kind == "extra_forbidden":
+        return "remove it; it is not a Lineagehouse setting (check the spelling)"
+    if kind == "literal_error":
+        return f"use one of {ctx.get('expected')}"
+    if kind in ("int_parsing", "int_type", "float_parsing", "float_type"):
+        return "use a number"
+    if kind in ("greater_than", "greater_than_equal", "less_than_equal", "less_than"):
+        bounds = ", ".join(f"{k} {v}" for k, v in ctx.items())
+        return f"use a number with {bounds}"
+    return "correct the value as described"

@@ -1,0 +1,214 @@
+"""`lineagehouse up`: the whole product on one machine, in the foreground.
+
+Starts, in order: the embedded broker, the embedded ClickHouse server, migrations, topics,
+the worker and the API. Ctrl-C or SIGTERM drains the worker (everything the broker holds
+reaches ClickHouse) and then stops every process in reverse order. A second Ctrl-C stops
+at once. The broker keeps topics in memory only: if it crashes, events not yet in
+ClickHouse are lost; the stored data is in `<data-dir>/clickhouse`.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import IO
+
+from lineagehouse.drain import wait_until_drained
+from lineagehouse.embedded.broker import start_broker
+from lineagehouse.embedded.process import StartupError, http_ok, stop_process, wait_until
+from lineagehouse.settings import Settings, load_settings
+from lineagehouse.store.migrations import migrate
+from lineagehouse.topics import ensure_topics
+
+log = logging.getLogger("lineagehouse.up")
+
+
+class _Stack:
+    """The child processes of `up`, stopped in reverse start order."""
+
+    def __init__(self, logs_dir: Path) -> None:
+        self.logs_dir = logs_dir
+        self.procs: list[tuple[str, subprocess.Popen]] = []
+        self._files: list[IO] = []
+
+    def log_file(self, name: str) -> IO:
+        handle = open(self.logs_dir / f"{name}.log", "ab")  # noqa: SIM115 (closed in stop_all)
+        self._files.append(handle)
+        return handle
+
+    def spawn(self, name: str, args: list[str], env: dict[str, str]) -> subprocess.Popen:
+        out = self.log_file(name)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "lineagehouse.cli", *args],
+            env=env,
+            stdout=out,
+            stderr=out,
+            start_new_session=True,
+        )
+        self.procs.append((name, proc))
+        return proc
+
+    def first_dead(self) -> tuple[str, int] | None:
+        for name, proc in self.procs:
+            if proc.poll() is not None:
+                return name, proc.returncode
+        return None
+
+    def stop(self, name: str) -> None:
+        for item in [p for p in self.procs if p[0] == name]:
+            stop_process(item[1], timeout_s=30)
+            self.procs.remove(item)
+
+    def stop_all(self) -> None:
+        for name, proc in reversed(self.procs):
+            code = stop_process(proc, timeout_s=30)
+            log.info("stopped", extra={"process": name, "exit_code": code})
+        self.procs.clear()
+        for handle in self._files:
+            handle.close()
+
+
+def _child_settings(settings: Settings, kafka_port: int, clickhouse_port: int) -> Settings:
+    """The settings every child uses: the embedded broker and ClickHouse on loopback."""
+    data = settings.model_dump()
+    data["kafka"]["bootstrap_servers"] = f"127.0.0.1:{kafka_port}"
+    data["clickhouse"]["url"] = f"http://127.0.0.1:{clickhouse_port}"
+    data["clickhouse"]["password"] = settings.clickhouse.password
+    data["kafka"]["sasl_password"] = settings.kafka.sasl_password
+    return load_settings(**data)
+
+
+def _child_env(settings: Settings) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update(
+        {
+            "LINEAGEHOUSE_DATA_DIR": str(settings.data_dir),
+            "LINEAGEHOUSE_KAFKA__BOOTSTRAP_SERVERS": settings.kafka.bootstrap_servers,
+            "LINEAGEHOUSE_CLICKHOUSE__URL": settings.clickhouse.url,
+            "LINEAGEHOUSE_API__HOST": settings.api.host,
+            "LINEAGEHOUSE_API__PORT": str(settings.api.port),
+            "LINEAGEHOUSE_LOG_FORMAT": settings.log_format,
+            "PYTHONUNBUFFERED": "1",
+        }
+    )
+    return env
+
+
+def run_up(settings: Settings, kafka_port: int = 9092, clickhouse_port: int = 8123) -> int:
+    data_dir = settings.data_dir.resolve()
+    logs_dir = data_dir / "logs"
+    logs_dir.mkdir(parents=True, exist_ok=True)
+    settings = _child_settings(settings, kafka_port, clickhouse_port)
+    env = _child_env(settings)
+    stack = _Stack(logs_dir)
+
+    stopping = {"count": 0}
+
+    def on_signal(signum: int, _frame: object) -> None:
+        stopping["count"] += 1
+        if stopping["count"] > 1:
+            print("\nSecond signal: stopping now without draining.", flush=True)
+            stack.stop_all()
+            os._exit(130)
+
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+
+    try:
+        _start(stack, settings, env, kafka_port, clickhouse_port)
+    except (StartupError, OSError) as exc:
+        print(f"lineagehouse up: {exc}. See the logs in {logs_dir}", file=sys.stderr)
+        stack.stop_all()
+        return 1
+    if stopping["count"]:
+        stack.stop_all()
+        return 0
+    _print_banner(settings, data_dir, logs_dir, kafka_port)
+
+    while not stopping["count"]:
+        dead = stack.first_dead()
+        if dead:
+            print(
+                f"lineagehouse up: {dead[0]} exited with code {dead[1]}; "
+                f"see {logs_dir / (dead[0] + '.log')}. Stopping.",
+                file=sys.stderr,
+            )
+            stack.stop_all()
+            return 1
+        time.sleep(0.2)
+
+    print("Stopping: draining the worker into ClickHouse...", flush=True)
+    try:
+        pending = wait_until_drained(settings, settings.worker.drain_timeout_s)
+    except Exception as exc:  # the broker may already be gone
+        pending = [-1]
+        log.warning("could not check the drain", extra={"error": str(exc)})
+    if pending:
+        print(
+            f"Warning: partitions {pending} still had unconsumed events; they are lost "
+            "with the embedded broker.",
+            file=sys.stderr,
+            flush=True,
+        )
+    stack.stop("api")
+    stack.stop("worker")
+    stack.stop_all()
+    print("Stopped.", flush=True)
+    return 0
+
+
+def _start(
+    stack: _Stack, settings: Settings, env: dict[str, str], kafka_port: int, clickhouse_port: int
+) -> None:
+    broker = start_broker("127.0.0.1", kafka_port, output=stack.log_file("broker"))
+    stack.procs.append(("broker", broker))
+
+    clickhouse = stack.spawn(
+        "clickhouse",
+        [
+            "clickhouse",
+            "--data-dir",
+            str(settings.data_dir),
+            "--port",
+            str(clickhouse_port),
+        ],
+        env,
+    )
+    ch_url = settings.clickhouse.url
+    wait_until(lambda: http_ok(f"{ch_url}/ping"), f"ClickHouse server on {ch_url}", 120, clickhouse)
+
+    applied = migrate(settings)
+    log.info("schema is current", extra={"applied": [m.version for m in applied]})
+    ensure_topics(settings)
+
+    worker = stack.spawn("worker", ["worker"], env)
+    api = stack.spawn("api", ["api"], env)
+    api_url = f"http://{settings.api.host}:{settings.api.port}"
+    wait_until(lambda: http_ok(f"{api_url}/healthz"), f"API on {api_url}", 60, api)
+    if worker.poll() is not None:
+        raise StartupError(f"worker exited with code {worker.returncode}")
+
+
+def _print_banner(settings: Settings, data_dir: Path, logs_dir: Path, kafka_port: int) -> None:
+    api_url = f"http://{settings.api.host}:{settings.api.port}"
+    lines = [
+        f"Lineagehouse is up. Data: {data_dir}",
+        f"  Kafka (embedded, memory only)  127.0.0.1:{kafka_port}   topic {settings.topics.events}",
+        f"  ClickHouse HTTP (embedded)     {settings.clickhouse.url}"
+        f"   database {settings.clickhouse.database}",
+        f"  API                            {api_url}   (OpenAPI docs: {api_url}/docs)",
+    ]
+    if settings.worker.web_port:
+        lines.append(
+            f"  Worker metrics                 http://127.0.0.1:{settings.worker.web_port}/metrics"
+        )
+    lines += [
+        f"  Logs                           {logs_dir}",
+        "Press Ctrl-C to stop (events already in Kafka are written to ClickHouse first).",
+    ]
+    print("\n".join(lines), flush=True)

@@ -1,0 +1,150 @@
+"""Shared test harness: a real broker and the embedded ClickHouse server, once per run.
+
+Both start as subprocesses, exactly as users run them. If either cannot start, the
+fixtures raise: tests fail, they never skip. Each test gets unique topic, database and
+consumer-group names (`make_settings`), so tests never see each other's data.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import clickhouse_connect
+import pytest
+from clickhouse_connect.driver.client import Client
+
+from lineagehouse.embedded.broker import start_broker
+from lineagehouse.embedded.process import free_port, http_ok, stop_process, wait_until
+from lineagehouse.settings import Settings, load_settings
+
+REPO = Path(__file__).resolve().parent.parent
+SHARED = REPO.parent / "shared"
+CORPUS = SHARED / "openlineage" / "corpus"
+
+
+def lineagehouse_cmd(*args: str) -> list[str]:
+    return [sys.executable, "-m", "lineagehouse.cli", *args]
+
+
+def settings_env(settings: Settings) -> dict[str, str]:
+    """Environment that makes a child process use `settings`."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LINEAGEHOUSE_")}
+    env.update(
+        {
+            "LINEAGEHOUSE_LOG_FORMAT": "text",
+            "LINEAGEHOUSE_DATA_DIR": str(settings.data_dir),
+            "LINEAGEHOUSE_KAFKA__BOOTSTRAP_SERVERS": settings.kafka.bootstrap_servers,
+            "LINEAGEHOUSE_CLICKHOUSE__URL": settings.clickhouse.url,
+            "LINEAGEHOUSE_CLICKHOUSE__DATABASE": settings.clickhouse.database,
+            "LINEAGEHOUSE_TOPICS__EVENTS": settings.topics.events,
+            "LINEAGEHOUSE_TOPICS__DLQ": settings.topics.dlq,
+            "LINEAGEHOUSE_TOPICS__EVENTS_PARTITIONS": str(settings.topics.events_partitions),
+            "LINEAGEHOUSE_WORKER__GROUP_ID": settings.worker.group_id,
+            "LINEAGEHOUSE_WORKER__WEB_PORT": str(settings.worker.web_port),
+            "LINEAGEHOUSE_WORKER__WEB_HOST": "127.0.0.1",
+            "LINEAGEHOUSE_API__PORT": str(settings.api.port),
+            "PYTHONUNBUFFERED": "1",
+        }
+    )
+    return env
+
+
+@pytest.fixture(scope="session")
+def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """bootstrap.servers of a real Kafka-protocol broker (Tansu) for this test run."""
+    port = free_port()
+    log = open(tmp_path_factory.mktemp("broker") / "broker.log", "wb")  # noqa: SIM115
+    proc = start_broker("127.0.0.1", port, output=log)
+    yield f"127.0.0.1:{port}"
+    stop_process(proc)
+    log.close()
+
+
+@pytest.fixture(scope="session")
+def clickhouse_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """URL of the embedded ClickHouse HTTP server for this test run."""
+    data_dir = tmp_path_factory.mktemp("clickhouse")
+    port = free_port()
+    log = open(data_dir / "server.log", "wb")  # noqa: SIM115
+    env = {**os.environ, "LINEAGEHOUSE_LOG_FORMAT": "text"}
+    proc = subprocess.Popen(
+        lineagehouse_cmd("clickhouse", "--data-dir", str(data_dir), "--port", str(port)),
+        stdout=log,
+        stderr=log,
+        env=env,
+    )
+    url = f"http://127.0.0.1:{port}"
+    wait_until(lambda: http_ok(f"{url}/ping"), "embedded ClickHouse server", 120, proc)
+    yield url
+    stop_process(proc)
+    log.close()
+
+
+@pytest.fixture
+def make_settings(broker: str, clickhouse_url: str, tmp_path: Path) -> Callable[..., Settings]:
+    """Settings with unique topic, database and group names for one test."""
+
+    def make(**overrides: Any) -> Settings:
+        tag = uuid.uuid4().hex[:10]
+        base: dict[str, Any] = {
+            "data_dir": tmp_path / "data",
+            "kafka": {"bootstrap_servers": broker},
+            "clickhouse": {"url": clickhouse_url, "database": f"test_{tag}"},
+            "topics": {
+                "events": f"test.{tag}.events",
+                "dlq": f"test.{tag}.events.dlq",
+                "events_partitions": 3,
+            },
+            "worker": {"group_id": f"test-{tag}", "web_port": free_port(), "batch_timeout_s": 0.2},
+            "api": {"port": free_port()},
+        }
+        for key, value in overrides.items():
+            if isinstance(value, dict):
+                base[key] = {**base.get(key, {}), **value}
+            else:
+                base[key] = value
+        return load_settings(**base)
+
+    return make
+
+
+@pytest.fixture
+def settings(make_settings: Callable[..., Settings]) -> Settings:
+    return make_settings()
+
+
+@pytest.fixture
+def ch(clickhouse_url: str) -> Iterator[Client]:
+    port = int(clickhouse_url.rsplit(":", 1)[1])
+    client = clickhouse_connect.get_client(host="127.0.0.1", port=port)
+    yield client
+    client.close()
+
+
+def wait_for(
+    predicate: Callable[[], Any],
+    timeout_s: float,
+    what: str,
+    alive: subprocess.Popen | None = None,
+) -> Any:
+    """Poll until `predicate()` is truthy; fail the test with `what` on timeout, or at
+    once if the process `alive` exits."""
+    deadline = time.monotonic() + timeout_s
+    last: Any = None
+    while time.monotonic() < deadline:
+        if alive is not None and alive.poll() is not None:
+            pytest.fail(
+                f"process {alive.args} exited with {alive.returncode} while waiting for {what}"
+            )
+        last = predicate()
+        if last:
+            return last
+        time.sleep(0.2)
+    pytest.fail(f"timed out after {timeout_s} s waiting for {what} (last value: {last!r})")

@@ -1,0 +1,125 @@
+"""The pure event -> events_raw row function."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import UTC, datetime
+
+import orjson
+import pytest
+
+from lineagehouse.processors.events import (
+    EVENTS_RAW_COLUMNS,
+    MAX_EVENT_BYTES,
+    Rejection,
+    Source,
+    event_id,
+    to_raw_row,
+)
+from tests.conftest import CORPUS
+from tests.events import encode, run_event
+
+SRC = Source("openlineage.events", 2, 41, b"run:tests/job")
+NOW = datetime(2025, 1, 1, tzinfo=UTC)
+
+
+def row_dict(value: bytes) -> dict:
+    row = to_raw_row(value, SRC, NOW)
+    assert not isinstance(row, Rejection), row
+    return dict(zip(EVENTS_RAW_COLUMNS, row, strict=True))
+
+
+def test_identity_ignores_key_order_and_whitespace() -> None:
+    event = run_event(1)
+    reordered = dict(reversed(list(event.items())))
+    pretty = json.dumps(reordered, indent=2).encode()
+    assert row_dict(encode(event))["event_id"] == row_dict(pretty)["event_id"]
+
+
+def test_identity_changes_with_any_content() -> None:
+    ids = {event_id(run_event(i)) for i in range(100)}
+    ids.add(event_id({**run_event(0), "eventType": "START"}))
+    assert len(ids) == 101
+
+
+def test_identity_does_not_depend_on_delivery() -> None:
+    value = encode(run_event(3))
+    a = to_raw_row(value, Source("t", 0, 1, None), NOW)
+    b = to_raw_row(value, Source("t", 5, 999, b"k"), datetime(2030, 1, 1, tzinfo=UTC))
+    assert a[0] == b[0] and a[1] == b[1]
+
+
+def test_row_fields() -> None:
+    event = run_event(7, job="etl.load", event_type="FAIL")
+    event["eventTime"] = "2024-05-01T02:00:00.123456789+02:00"
+    row = row_dict(encode(event))
+    assert isinstance(row["event_id"], uuid.UUID)
+    assert row["event_time"] == datetime(2024, 5, 1, 0, 0, 0, 123456, tzinfo=UTC)
+    assert (row["event_kind"], row["event_type"]) == ("run", "FAIL")
+    assert (row["job_namespace"], row["job_name"]) == ("tests", "etl.load")
+    assert row["run_id"] == event["run"]["runId"]
+    assert orjson.loads(row["payload"]) == event
+    assert (row["source_partition"], row["source_offset"], row["source_key"]) == (
+        2,
+        41,
+        "run:tests/job",
+    )
+
+
+def test_dataset_and_job_events() -> None:
+    dataset_event = {
+        "eventTime": "2024-01-01T00:00:00Z",
+        "producer": "p",
+        "schemaURL": "s",
+        "dataset": {"namespace": "s3://b", "name": "x/y"},
+    }
+    row = row_dict(encode(dataset_event))
+    assert (row["event_kind"], row["event_type"], row["dataset_name"]) == ("dataset", "", "x/y")
+    job_event = {
+        "eventTime": "2024-01-01T00:00:00Z",
+        "producer": "p",
+        "schemaURL": "s",
+        "job": {"namespace": "n", "name": "j"},
+    }
+    row = row_dict(encode(job_event))
+    assert (row["event_kind"], row["job_name"], row["run_id"]) == ("job", "j", "")
+
+
+@pytest.mark.parametrize(
+    ("value", "reason"),
+    [
+        (b"", "empty message"),
+        (b"\xff\xfe{}", "not UTF-8"),
+        (b"{not json", "not JSON"),
+        (b"[1, 2]", "an event must be a JSON object"),
+        (b'{"eventTime": "2024-01-01T00:00:00Z"}', "not an OpenLineage event"),
+        (b'{"run": {}, "job": {}}', "bad eventTime"),
+        (b'{"run": {}, "job": {}, "eventTime": "yesterday"}', "bad eventTime"),
+        (b'{"run": {}, "eventTime": 1700000000}', "bad eventTime"),
+    ],
+)
+def test_rejections_keep_bytes_and_source(value: bytes, reason: str) -> None:
+    rejection = to_raw_row(value, SRC, NOW)
+    assert isinstance(rejection, Rejection)
+    assert rejection.reason.startswith(reason)
+    assert rejection.value == value and rejection.source == SRC
+
+
+def test_oversized_event_is_rejected() -> None:
+    event = run_event(1)
+    event["padding"] = "x" * MAX_EVENT_BYTES
+    rejection = to_raw_row(encode(event), SRC, NOW)
+    assert isinstance(rejection, Rejection) and "larger than" in rejection.reason
+
+
+def test_every_valid_corpus_event_becomes_a_row() -> None:
+    count = 0
+    ids = set()
+    for line in (CORPUS / "valid.jsonl").read_bytes().splitlines():
+        if line.strip():
+            row = row_dict(line)
+            ids.add(row["event_id"])
+            count += 1
+    assert count > 50
+    assert len(ids) > count * 0.9  # distinct events get distinct identities

@@ -1,0 +1,187 @@
+"""`lineagehouse up` end to end, fed by openlineage-python's own KafkaTransport."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import clickhouse_connect
+import httpx
+import pytest
+from openlineage.client import OpenLineageClient
+from openlineage.client.event_v2 import InputDataset, Job, OutputDataset, Run, RunEvent, RunState
+from openlineage.client.transport.kafka import KafkaConfig, KafkaTransport
+
+from lineagehouse.drain import wait_until_drained
+from lineagehouse.embedded.process import free_port, stop_process
+from lineagehouse.settings import load_settings
+from tests.conftest import lineagehouse_cmd, wait_for
+
+pytestmark = pytest.mark.timeout(600)
+
+
+class Up:
+    """One `lineagehouse up` on its own ports and data dir (restartable)."""
+
+    def __init__(self, data_dir: Path) -> None:
+        self.data_dir = data_dir
+        self.kafka_port, self.ch_port, self.api_port = free_port(), free_port(), free_port()
+        self.proc: subprocess.Popen | None = None
+        self.runs = 0
+
+    @property
+    def bootstrap(self) -> str:
+        return f"127.0.0.1:{self.kafka_port}"
+
+    def start(self) -> None:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("LINEAGEHOUSE_")}
+        env.update(
+            {
+                "LINEAGEHOUSE_LOG_FORMAT": "text",
+                "LINEAGEHOUSE_WORKER__WEB_PORT": str(free_port()),
+                "LINEAGEHOUSE_WORKER__WEB_HOST": "127.0.0.1",
+            }
+        )
+        self.runs += 1
+        self.out = self.data_dir.parent / f"up-{self.runs}.out"
+        with open(self.out, "wb") as out:
+            self.proc = subprocess.Popen(
+                lineagehouse_cmd(
+                    "up",
+                    "--data-dir",
+                    str(self.data_dir),
+                    "--kafka-port",
+                    str(self.kafka_port),
+                    "--clickhouse-port",
+                    str(self.ch_port),
+                    "--api-port",
+                    str(self.api_port),
+                ),
+                env=env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+            )
+        wait_for(
+            lambda: self._check_alive() and b"Lineagehouse is up" in self.out.read_bytes(),
+            180,
+            "`lineagehouse up` to print its banner",
+        )
+
+    def _check_alive(self) -> bool:
+        assert self.proc is not None
+        if self.proc.poll() is not None:
+            pytest.fail(f"up exited with {self.proc.returncode}:\n{self.out.read_text()}")
+        return True
+
+    def stop(self) -> int:
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGTERM)
+        code = self.proc.wait(timeout=180)
+        return code
+
+    def count_final(self) -> int:
+        client = clickhouse_connect.get_client(host="127.0.0.1", port=self.ch_port)
+        try:
+            return client.command("SELECT count() FROM lineagehouse.events_raw FINAL")
+        finally:
+            client.close()
+
+
+@pytest.fixture
+def up(tmp_path: Path) -> Iterator[Up]:
+    stack = Up(tmp_path / "data")
+    yield stack
+    if stack.proc is not None and stack.proc.poll() is None:
+        stop_process(stack.proc, timeout_s=120)
+
+
+def make_events(n: int, tag: str) -> list[RunEvent]:
+    start = datetime(2024, 6, 1, tzinfo=UTC)
+    return [
+        RunEvent(
+            eventType=RunState.COMPLETE,
+            eventTime=(start + timedelta(seconds=i)).isoformat(),
+            run=Run(runId=str(uuid.uuid5(uuid.NAMESPACE_URL, f"{tag}/{i}"))),
+            job=Job(namespace="up-test", name=f"{tag}.job_{i % 10}"),
+            inputs=[InputDataset(namespace="postgres://db:5432", name=f"public.in_{i % 3}")],
+            outputs=[OutputDataset(namespace="postgres://db:5432", name=f"public.out_{i % 4}")],
+            producer="https://github.com/lineagehouse/lineagehouse/tests",
+        )
+        for i in range(n)
+    ]
+
+
+def emit(bootstrap: str, events: list[RunEvent]) -> None:
+    transport = KafkaTransport(
+        KafkaConfig(
+            config={"bootstrap.servers": bootstrap, "acks": "all"},
+            topic="openlineage.events",
+            flush=False,
+        )
+    )
+    client = OpenLineageClient(transport=transport)
+    for event in events:
+        client.emit(event)
+    assert transport.wait_for_completion(timeout=60)
+    transport.close(timeout=10)
+
+
+def test_up_kafka_transport_restart_replay_and_sigterm_drain(up: Up) -> None:
+    first = make_events(1000, "first")
+    up.start()
+    assert httpx.get(f"http://127.0.0.1:{up.api_port}/healthz").status_code == 200
+    emit(up.bootstrap, first)
+    wait_for(lambda: up.count_final() == 1000, 120, "1,000 events in events_raw")
+    body = httpx.get(
+        f"http://127.0.0.1:{up.api_port}/api/v1/events/lineage", params={"limit": 5}
+    ).json()
+    assert body["totalCount"] == 1000 and len(body["events"]) == 5
+
+    # Restart on the same data dir: the stored data is found.
+    assert up.stop() == 0
+    up.start()
+    assert up.count_final() == 1000
+
+    # The same events again (the new broker hands out the same offsets from 0): no change.
+    emit(up.bootstrap, first)
+    settings = load_settings(kafka={"bootstrap_servers": up.bootstrap})
+    assert wait_until_drained(settings, timeout_s=120) == []
+    assert up.count_final() == 1000
+
+    # SIGTERM while new events are still unconsumed: up drains them before it stops.
+    emit(up.bootstrap, make_events(1000, "second"))
+    assert up.stop() == 0
+    up.start()
+    assert up.count_final() == 2000
+    assert up.stop() == 0
+
+
+def test_up_reports_a_busy_port(up: Up, tmp_path: Path) -> None:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", up.kafka_port))
+        sock.listen()
+        result = subprocess.run(
+            lineagehouse_cmd(
+                "up",
+                "--data-dir",
+                str(tmp_path / "busy"),
+                "--kafka-port",
+                str(up.kafka_port),
+                "--clickhouse-port",
+                str(up.ch_port),
+                "--api-port",
+                str(up.api_port),
+            ),
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+    assert result.returncode == 1
+    assert f"127.0.0.1:{up.kafka_port} is already in use" in result.stderr

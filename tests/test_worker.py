@@ -1,0 +1,174 @@
+"""The worker end to end: real broker, real ClickHouse, the real `lineagehouse worker`."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from clickhouse_connect.driver.client import Client
+from confluent_kafka import Consumer, Producer
+
+from lineagehouse.embedded.process import stop_process
+from lineagehouse.settings import Settings
+from lineagehouse.store.migrations import migrate
+from lineagehouse.topics import ensure_topics
+from tests.conftest import lineagehouse_cmd, settings_env, wait_for
+from tests.events import encode, run_event, run_key
+
+pytestmark = pytest.mark.timeout(300)
+
+
+@pytest.fixture
+def start_worker(tmp_path: Path) -> Iterator[Callable[[Settings], subprocess.Popen]]:
+    procs: list[subprocess.Popen] = []
+
+    def start(settings: Settings) -> subprocess.Popen:
+        log = open(tmp_path / f"worker-{len(procs)}.log", "wb")  # noqa: SIM115
+        proc = subprocess.Popen(
+            lineagehouse_cmd("worker"), env=settings_env(settings), stdout=log, stderr=log
+        )
+        procs.append(proc)
+        return proc
+
+    yield start
+    for proc in procs:
+        stop_process(proc)
+
+
+def produce(settings: Settings, messages: list[tuple[bytes | None, bytes]]) -> None:
+    producer = Producer(
+        {**settings.kafka.confluent_config(), "enable.idempotence": True, "linger.ms": 20}
+    )
+    for key, value in messages:
+        producer.produce(settings.topics.events, value=value, key=key)
+        producer.poll(0)
+    assert producer.flush(30) == 0
+
+
+def counts(ch: Client, settings: Settings) -> tuple[int, int, int]:
+    """(rows, rows FINAL, distinct event ids) in events_raw."""
+    db = settings.clickhouse.database
+    raw = ch.query(f"SELECT count(), uniqExact(event_id) FROM {db}.events_raw").result_rows[0]
+    final = ch.command(f"SELECT count() FROM {db}.events_raw FINAL")
+    return raw[0], final, raw[1]
+
+
+def test_sigkill_mid_stream_every_event_once(
+    make_settings: Callable[..., Settings], ch: Client, start_worker
+) -> None:
+    settings = make_settings(worker={"batch_size": 500})
+    migrate(settings)
+    ensure_topics(settings)
+    events = [run_event(i, job=f"job_{i % 40}") for i in range(20_000)]
+    produce(settings, [(run_key(e), encode(e)) for e in events])
+
+    worker = start_worker(settings)
+    at_kill = wait_for(
+        lambda: counts(ch, settings)[0] >= 2000 and counts(ch, settings),
+        120,
+        "the worker to write its first batches",
+        alive=worker,
+    )
+    worker.send_signal(signal.SIGKILL)
+    worker.wait(10)
+    assert at_kill[2] < 20_000, "the worker finished before it could be killed mid-stream"
+
+    worker = start_worker(settings)
+    wait_for(
+        lambda: counts(ch, settings)[1] == 20_000,
+        180,
+        "all 20,000 events after restart",
+        alive=worker,
+    )
+    rows, final, distinct = counts(ch, settings)
+    assert (final, distinct) == (20_000, 20_000)
+    assert rows >= 20_000  # replays are allowed to write twice; FINAL collapses them
+    db = settings.clickhouse.database
+    stored = set(ch.query(f"SELECT run_id FROM {db}.events_raw FINAL").result_columns[0])
+    assert stored == {e["run"]["runId"] for e in events}
+
+
+def test_bad_messages_go_to_dlq_with_reason_bytes_and_key(
+    settings: Settings, ch: Client, start_worker
+) -> None:
+    migrate(settings)
+    ensure_topics(settings)
+    good = [run_event(i, job="dlq_job") for i in range(50)]
+    bad = [
+        (b"k-utf8", b"\xff\xfe not utf8"),
+        (b"k-json", b"{oops"),
+        (None, b'{"run": {}, "job": {}, "eventTime": "soon"}'),
+    ]
+    messages = (
+        [(run_key(e), encode(e)) for e in good[:25]]
+        + bad
+        + [(run_key(e), encode(e)) for e in good[25:]]
+    )
+    produce(settings, messages)
+    worker = start_worker(settings)
+    wait_for(
+        lambda: counts(ch, settings)[1] == 50, 120, "50 good events in ClickHouse", alive=worker
+    )
+
+    consumer = Consumer(
+        {
+            **settings.kafka.confluent_config(),
+            "group.id": "dlq-reader",
+            "auto.offset.reset": "earliest",
+            "session.timeout.ms": 6000,
+        }
+    )
+    consumer.subscribe([settings.topics.dlq])
+    got = []
+    try:
+        wait_for(
+            lambda: (
+                got.extend(m for m in consumer.consume(10, 1.0) if not m.error()) or len(got) >= 3
+            ),
+            60,
+            "3 DLQ records",
+        )
+    finally:
+        consumer.close()
+    by_value = {m.value(): m for m in got}
+    assert set(by_value) == {value for _, value in bad}
+    for key, value in bad:
+        record = by_value[value]
+        headers = dict(record.headers())
+        assert record.key() == key
+        assert headers["lineagehouse.reason"]
+        assert headers["lineagehouse.source"].decode().startswith(settings.topics.events + "/")
+    reasons = {m.value(): dict(m.headers())["lineagehouse.reason"].decode() for m in got}
+    assert reasons[b"{oops"].startswith("not JSON")
+    assert reasons[b"\xff\xfe not utf8"].startswith("not UTF-8")
+    assert "eventTime" in reasons[bad[2][1]]
+
+
+def test_worker_retries_until_clickhouse_can_take_the_rows(
+    settings: Settings, ch: Client, start_worker
+) -> None:
+    ensure_topics(settings)
+    events = [run_event(i, job="late_schema") for i in range(300)]
+    produce(settings, [(run_key(e), encode(e)) for e in events])
+    worker = start_worker(settings)  # the database does not exist yet: every insert fails
+    wait_for(
+        lambda: b"insert failed; retrying" in _worker_logs(settings),
+        60,
+        "the worker to report a failed insert",
+        alive=worker,
+    )
+    migrate(settings)
+    wait_for(
+        lambda: counts(ch, settings)[1] == 300,
+        120,
+        "300 events after the schema exists",
+        alive=worker,
+    )
+
+
+def _worker_logs(settings: Settings) -> bytes:
+    logs = sorted(settings.data_dir.parent.glob("worker-*.log"))
+    return b"".join(p.read_bytes() for p in logs)
