@@ -67,7 +67,7 @@ class _Stack:
     def stop_all(self) -> None:
         for name, proc in reversed(self.procs):
             code = stop_process(proc, timeout_s=30)
-            log.info("stopped", extra={"process": name, "exit_code": code})
+            log.info("stopped", extra={"service": name, "exit_code": code})
         self.procs.clear()
         for handle in self._files:
             handle.close()
