@@ -130,7 +130,13 @@ def up(
 
 
 def main() -> None:
-    app()
+    from lineagehouse.embedded.process import StartupError
+
+    try:
+        app()
+    except StartupError as exc:
+        typer.echo(f"lineagehouse: {exc}", err=True)
+        sys.exit(1)
 
 
 if __name__ == "__main__":

@@ -20,7 +20,13 @@ from typing import IO
 
 from lineagehouse.drain import wait_until_drained
 from lineagehouse.embedded.broker import start_broker
-from lineagehouse.embedded.process import StartupError, http_ok, stop_process, wait_until
+from lineagehouse.embedded.process import (
+    StartupError,
+    die_with_parent,
+    http_ok,
+    stop_process,
+    wait_until,
+)
 from lineagehouse.settings import Settings, load_settings
 from lineagehouse.store.migrations import migrate
 from lineagehouse.topics import ensure_topics
@@ -49,6 +55,7 @@ class _Stack:
             stdout=out,
             stderr=out,
             start_new_session=True,
+            preexec_fn=die_with_parent,
         )
         self.procs.append((name, proc))
         return proc
@@ -65,10 +72,10 @@ class _Stack:
             self.procs.remove(item)
 
     def stop_all(self) -> None:
-        for name, proc in reversed(self.procs):
+        while self.procs:
+            name, proc = self.procs.pop()
             code = stop_process(proc, timeout_s=30)
             log.info("stopped", extra={"service": name, "exit_code": code})
-        self.procs.clear()
         for handle in self._files:
             handle.close()
 

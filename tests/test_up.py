@@ -18,7 +18,7 @@ from openlineage.client.event_v2 import InputDataset, Job, OutputDataset, Run, R
 from openlineage.client.transport.kafka import KafkaConfig, KafkaTransport
 
 from lineagehouse.drain import wait_until_drained
-from lineagehouse.embedded.process import free_port, stop_process
+from lineagehouse.embedded.process import free_port, port_open, stop_process
 from lineagehouse.settings import load_settings
 from tests.conftest import lineagehouse_cmd, wait_for
 
@@ -159,6 +159,8 @@ def test_up_kafka_transport_restart_replay_and_sigterm_drain(up: Up) -> None:
     up.start()
     assert up.count_final() == 2000
     assert up.stop() == 0
+    for port in (up.kafka_port, up.ch_port, up.api_port):
+        assert not port_open("127.0.0.1", port), f"something still listens on {port}"
 
 
 def test_up_reports_a_busy_port(up: Up, tmp_path: Path) -> None:

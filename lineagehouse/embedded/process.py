@@ -7,6 +7,7 @@ import os
 import signal
 import socket
 import subprocess
+import sys
 import time
 import urllib.request
 from collections.abc import Callable
@@ -14,6 +15,16 @@ from collections.abc import Callable
 
 class StartupError(RuntimeError):
     """A service did not become ready; the message says which and where to look."""
+
+
+def die_with_parent() -> None:
+    """preexec_fn for children: on Linux, get SIGTERM when the parent dies (even by
+    SIGKILL), so no broker or server outlives the command that started it."""
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        pr_set_pdeathsig = 1
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM)
 
 
 def port_open(host: str, port: int) -> bool:
