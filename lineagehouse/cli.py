@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import sys
 from pathlib import Path
 from typing import Annotated, Any
@@ -125,7 +126,11 @@ def up(
     """Run everything on one machine: broker, ClickHouse, migrations, topics, worker, API."""
     from lineagehouse.up import run_up
 
-    settings = _settings(data_dir=data_dir, api__port=api_port)
+    # Humans at a terminal get text; the children's log files stay JSON unless set.
+    interactive = sys.stderr.isatty() and "LINEAGEHOUSE_LOG_FORMAT" not in os.environ
+    settings = _settings(
+        data_dir=data_dir, api__port=api_port, log_format="text" if interactive else None
+    )
     sys.exit(run_up(settings, kafka_port=kafka_port, clickhouse_port=clickhouse_port))
 
 

@@ -35,15 +35,17 @@ def pending_partitions(settings: Settings, probe: Consumer, group: Consumer) -> 
     committed = group.committed(
         [TopicPartition(topic, p) for p in sorted(meta.partitions)], timeout=10
     )
-    pending = []
-    for tp in committed:
-        start = tp.offset if tp.offset >= 0 else OFFSET_BEGINNING
-        probe.assign([TopicPartition(topic, tp.partition, start)])
-        msg = probe.consume(1, timeout=1.0)
-        if msg and msg[0].error() is None:
-            pending.append(tp.partition)
-    probe.unassign()
-    return pending
+    probe.assign(
+        [
+            TopicPartition(topic, tp.partition, tp.offset if tp.offset >= 0 else OFFSET_BEGINNING)
+            for tp in committed
+        ]
+    )
+    try:
+        messages = probe.consume(len(committed), timeout=1.5)
+    finally:
+        probe.unassign()
+    return sorted({m.partition() for m in messages if m.error() is None})
 
 
 def wait_until_drained(settings: Settings, timeout_s: float) -> list[int]:

@@ -99,7 +99,6 @@ def _child_env(settings: Settings) -> dict[str, str]:
             "LINEAGEHOUSE_CLICKHOUSE__URL": settings.clickhouse.url,
             "LINEAGEHOUSE_API__HOST": settings.api.host,
             "LINEAGEHOUSE_API__PORT": str(settings.api.port),
-            "LINEAGEHOUSE_LOG_FORMAT": settings.log_format,
             "PYTHONUNBUFFERED": "1",
         }
     )
