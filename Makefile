@@ -33,6 +33,7 @@ format: install
 
 bench: install  ## throughput figures; see BENCHMARKS.md
 	$(BIN)/python bench/bench_clickhouse_server.py
+	$(BIN)/python bench/bench_validate.py
 	$(BIN)/python bench/bench_ingest.py
 
 lock:  ## refresh requirements.lock from the current venv

@@ -12,6 +12,7 @@ from fastapi import FastAPI, HTTPException, Query, Request, Response
 from fastapi.responses import JSONResponse
 
 from lineagehouse import metrics
+from lineagehouse.producers.gateway import create_gateway_router
 from lineagehouse.settings import Settings
 from lineagehouse.store.client import connect
 
@@ -42,6 +43,8 @@ def create_app(settings: Settings) -> FastAPI:
     @app.exception_handler(HTTPException)
     async def json_errors(_request: Request, exc: HTTPException) -> JSONResponse:
         return JSONResponse({"error": exc.detail}, status_code=exc.status_code)
+
+    app.include_router(create_gateway_router(settings, client))
 
     @app.get("/healthz", tags=["operations"])
     def healthz() -> JSONResponse:

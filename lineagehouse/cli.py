@@ -10,6 +10,8 @@ from typing import Annotated, Any
 
 import typer
 
+from lineagehouse.cli_dlq import dlq_app
+from lineagehouse.cli_keys import keys_app
 from lineagehouse.settings import ConfigError, Settings, load_settings
 
 app = typer.Typer(
@@ -19,6 +21,8 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
+app.add_typer(keys_app, name="keys")
+app.add_typer(dlq_app, name="dlq")
 log = logging.getLogger("lineagehouse.cli")
 
 DataDir = Annotated[

@@ -9,7 +9,7 @@ EVENTS_CONSUMED = Counter(
 )
 EVENTS_ACCEPTED = Counter("lineagehouse_events_accepted_total", "Events written to ClickHouse")
 EVENTS_REJECTED = Counter(
-    "lineagehouse_events_rejected_total", "Events that could not be parsed", ["reason"]
+    "lineagehouse_events_rejected_total", "Messages dead-lettered", ["origin"]
 )
 SINK_BATCH_ROWS = Histogram(
     "lineagehouse_sink_batch_rows",
@@ -39,3 +39,20 @@ CLICKHOUSE_QUERIES = Counter(
 def render() -> tuple[bytes, str]:
     """Exposition text and content type for a /metrics endpoint."""
     return generate_latest(), CONTENT_TYPE_LATEST
+
+
+GATEWAY_EVENTS = Counter(
+    "lineagehouse_gateway_events_total",
+    "Events received by the HTTP gateway, by outcome "
+    "(accepted, rejected, unauthorized, forbidden, unavailable)",
+    ["status"],
+)
+GATEWAY_PRODUCE_SECONDS = Histogram(
+    "lineagehouse_gateway_produce_seconds",
+    "Time from produce to the broker's acknowledgement in the HTTP gateway",
+)
+GATEWAY_DEAD_LETTER_FAILURES = Counter(
+    "lineagehouse_gateway_dead_letter_failures_total",
+    "Dead letters the HTTP gateway could not record, by destination",
+    ["destination"],
+)

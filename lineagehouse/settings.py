@@ -128,6 +128,27 @@ class WorkerSettings(_Section):
 class ApiSettings(_Section):
     host: str = "127.0.0.1"
     port: int = Field(5000, ge=1, le=65535)
+    auth_enabled: bool = Field(True, description="require an API key to ingest over HTTP")
+    key_secret: SecretStr | None = Field(
+        None, description="server secret for API key HMACs (`up` creates one in the data dir)"
+    )
+    key_cache_ttl_s: float = Field(
+        30.0, gt=0, description="how often keys are re-read; a revocation applies within it"
+    )
+    max_body_bytes: int = Field(16 * 1024 * 1024, ge=1024, description="HTTP ingest body limit")
+    produce_timeout_s: float = Field(10.0, gt=0, description="broker ack wait before a 503")
+
+
+class IngestSettings(_Section):
+    """What counts as an acceptable event, for the worker and the HTTP gateway alike."""
+
+    max_event_bytes: int = Field(
+        900_000, ge=1024, description="larger events are dead-lettered (broker limit ~1 MiB)"
+    )
+    extra_schema_dirs: list[Path] = Field(
+        default_factory=list, description="directories of JSON Schemas for custom facets"
+    )
+    max_reasons: int = Field(20, ge=1, description="reasons kept per dead-lettered event")
 
 
 class Settings(BaseSettings):
@@ -149,6 +170,7 @@ class Settings(BaseSettings):
     embedded_clickhouse: EmbeddedClickHouseSettings = EmbeddedClickHouseSettings()
     worker: WorkerSettings = WorkerSettings()
     api: ApiSettings = ApiSettings()
+    ingest: IngestSettings = IngestSettings()
 
     @classmethod
     def settings_customise_sources(

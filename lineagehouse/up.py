@@ -11,13 +11,16 @@ from __future__ import annotations
 
 import logging
 import os
+import secrets
 import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import IO
 
+from lineagehouse.apikeys import create_key
 from lineagehouse.drain import wait_until_drained
 from lineagehouse.embedded.broker import start_broker
 from lineagehouse.embedded.process import (
@@ -28,6 +31,7 @@ from lineagehouse.embedded.process import (
     wait_until,
 )
 from lineagehouse.settings import Settings, load_settings
+from lineagehouse.store.client import connect
 from lineagehouse.store.migrations import migrate
 from lineagehouse.topics import ensure_topics
 
@@ -81,13 +85,44 @@ class _Stack:
 
 
 def _child_settings(settings: Settings, kafka_port: int, clickhouse_port: int) -> Settings:
-    """The settings every child uses: the embedded broker and ClickHouse on loopback."""
+    """The settings every child uses: the embedded broker and ClickHouse on loopback, and
+    an API key secret kept in the data dir unless one is configured."""
     data = settings.model_dump()
     data["kafka"]["bootstrap_servers"] = f"127.0.0.1:{kafka_port}"
     data["clickhouse"]["url"] = f"http://127.0.0.1:{clickhouse_port}"
     data["clickhouse"]["password"] = settings.clickhouse.password
     data["kafka"]["sasl_password"] = settings.kafka.sasl_password
+    data["api"]["key_secret"] = settings.api.key_secret or _local_secret(settings.data_dir)
     return load_settings(**data)
+
+
+def _private_file(path: Path, make: Callable[[], str]) -> str:
+    """Read `path`, or create it (mode 0600) with `make()`."""
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(make())
+    return path.read_text().strip()
+
+
+def _local_secret(data_dir: Path) -> str:
+    return _private_file(data_dir / "api_key_secret", lambda: secrets.token_hex(32))
+
+
+def _local_key(settings: Settings) -> str | None:
+    """An admin key for the embedded default, created once and kept in the data dir."""
+    if not settings.api.auth_enabled:
+        return None
+    path = settings.data_dir / "api_key"
+    if path.exists():
+        return path.read_text().strip()
+    client = connect(settings.clickhouse)
+    try:
+        plaintext, _record = create_key(client, settings, "local (lineagehouse up)", "admin")
+    finally:
+        client.close()
+    return _private_file(path, lambda: plaintext)
 
 
 def _child_env(settings: Settings) -> dict[str, str]:
@@ -102,6 +137,8 @@ def _child_env(settings: Settings) -> dict[str, str]:
             "PYTHONUNBUFFERED": "1",
         }
     )
+    if settings.api.key_secret is not None:
+        env["LINEAGEHOUSE_API__KEY_SECRET"] = settings.api.key_secret.get_secret_value()
     return env
 
 
@@ -134,7 +171,7 @@ def run_up(settings: Settings, kafka_port: int = 9092, clickhouse_port: int = 81
     if stopping["count"]:
         stack.stop_all()
         return 0
-    _print_banner(settings, data_dir, logs_dir, kafka_port)
+    _print_banner(settings, data_dir, logs_dir, kafka_port, _local_key(settings))
 
     while not stopping["count"]:
         dead = stack.first_dead()
@@ -200,7 +237,9 @@ def _start(
         raise StartupError(f"worker exited with code {worker.returncode}")
 
 
-def _print_banner(settings: Settings, data_dir: Path, logs_dir: Path, kafka_port: int) -> None:
+def _print_banner(
+    settings: Settings, data_dir: Path, logs_dir: Path, kafka_port: int, api_key: str | None
+) -> None:
     api_url = f"http://{settings.api.host}:{settings.api.port}"
     lines = [
         f"Lineagehouse is up. Data: {data_dir}",
@@ -213,6 +252,10 @@ def _print_banner(settings: Settings, data_dir: Path, logs_dir: Path, kafka_port
         lines.append(
             f"  Worker metrics                 http://127.0.0.1:{settings.worker.web_port}/metrics"
         )
+    if api_key:
+        lines.append(f"  API key (admin)                {api_key}   (kept in {data_dir}/api_key)")
+    else:
+        lines.append("  API keys                       off (LINEAGEHOUSE_API__AUTH_ENABLED=false)")
     lines += [
         f"  Logs                           {logs_dir}",
         "Press Ctrl-C to stop (events already in Kafka are written to ClickHouse first).",

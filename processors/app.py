@@ -4,11 +4,12 @@ Commit protocol (at-least-once in, exactly-once effect out):
 
 1. Take a batch of messages from the events topic (`take_events`: faust does not ack them
    yet).
-2. Turn each message into rows with the pure functions (`processors.events`); a message
-   that is not an event becomes a DLQ record (original bytes and key, reason, source
-   topic/partition/offset).
-3. Send the DLQ records and wait until the broker acknowledged each one.
-4. Insert the rows into ClickHouse, one insert per table, retrying with backoff until
+2. Validate each message and turn it into rows with the pure functions
+   (`processors.ingest.classify`); a message that is not a valid event becomes a dead
+   letter (original bytes and key, every reason, source topic/partition/offset, time).
+3. Send the dead letters to the DLQ topic and wait until the broker acknowledged each.
+4. Insert the rows into ClickHouse (`dead_letters`, then `events_raw`), one insert per
+   table, retrying with backoff until
    ClickHouse acknowledged (never raising out of the agent: faust would ack the batch).
 5. Only then does the batch end; faust acks its messages and commits their offsets on
    its next commit tick (or on a clean shutdown).
@@ -30,8 +31,11 @@ import faust
 from faust.types import EventT
 
 from lineagehouse import metrics
-from lineagehouse.processors.events import EVENTS_RAW_COLUMNS, Rejection, Source, to_raw_row
+from lineagehouse.processors.deadletter import DEAD_LETTERS_COLUMNS, DeadLetter
+from lineagehouse.processors.events import EVENTS_RAW_COLUMNS, Source
+from lineagehouse.processors.ingest import classify
 from lineagehouse.processors.sink import ClickHouseSink
+from lineagehouse.processors.validate import EventValidator
 from lineagehouse.settings import Settings
 from lineagehouse.topics import ensure_topics
 
@@ -69,6 +73,10 @@ def create_app(settings: Settings) -> faust.App:
         broker_commit_interval=1.0,
         consumer_auto_offset_reset="earliest",
         producer_acks=-1,
+        # A partition whose next message is larger than the fetch size stalls silently,
+        # so both limits sit well above the largest event we accept.
+        consumer_max_fetch_size=max(8 * 1024 * 1024, 4 * settings.ingest.max_event_bytes),
+        producer_max_request_size=max(8 * 1024 * 1024, 4 * settings.ingest.max_event_bytes),
         key_serializer="raw",
         value_serializer="raw",
         topic_partitions=topics.events_partitions,
@@ -82,51 +90,58 @@ def create_app(settings: Settings) -> faust.App:
     events_topic = app.topic(topics.events, value_type=bytes, key_type=bytes)
     dlq_topic = app.topic(topics.dlq, value_type=bytes, key_type=bytes)
     sink = ClickHouseSink(settings.clickhouse, worker.insert_retry_max_backoff_s)
-    table = f"{settings.clickhouse.database}.events_raw"
+    rules = settings.ingest
+    validator = EventValidator(rules.max_event_bytes, rules.extra_schema_dirs)
+    events_table = f"{settings.clickhouse.database}.events_raw"
+    dead_letters_table = f"{settings.clickhouse.database}.dead_letters"
 
     async def process(batch: list[EventT]) -> None:
         now = datetime.now(UTC)
         rows: list[list[Any]] = []
-        rejected: list[Rejection] = []
+        dead: list[DeadLetter] = []
         for event in batch:
             msg = event.message
             source = Source(msg.topic, msg.partition, msg.offset, msg.key)
-            result = to_raw_row(msg.value, source, now)
-            if isinstance(result, Rejection):
-                rejected.append(result)
+            result = classify(msg.value, source, now, validator, rules.max_reasons)
+            if isinstance(result, DeadLetter):
+                dead.append(result)
             else:
                 rows.append(result)
         metrics.EVENTS_CONSUMED.inc(len(batch))
-        if rejected:
-            await send_to_dlq(rejected)
-        await asyncio.get_running_loop().run_in_executor(
-            None, sink.write, table, EVENTS_RAW_COLUMNS, rows
-        )
+        loop = asyncio.get_running_loop()
+        if dead:
+            await send_to_dlq(dead)
+            await loop.run_in_executor(
+                None,
+                sink.write,
+                dead_letters_table,
+                DEAD_LETTERS_COLUMNS,
+                [d.row() for d in dead],
+            )
+        await loop.run_in_executor(None, sink.write, events_table, EVENTS_RAW_COLUMNS, rows)
         metrics.EVENTS_ACCEPTED.inc(len(rows))
 
-    async def send_to_dlq(rejected: list[Rejection]) -> None:
+    async def send_to_dlq(dead: list[DeadLetter]) -> None:
         pending = []
-        for rej in rejected:
-            metrics.EVENTS_REJECTED.labels(reason=rej.reason.split(":")[0]).inc()
+        for letter in dead:
+            metrics.EVENTS_REJECTED.labels(origin=letter.origin).inc()
             log.warning(
-                "event rejected",
+                "event dead-lettered",
                 extra={
-                    "topic": rej.source.topic,
-                    "partition": rej.source.partition,
-                    "offset": rej.source.offset,
-                    "reason": rej.reason,
-                    "path": rej.path,
+                    "topic": letter.source.topic,
+                    "partition": letter.source.partition,
+                    "offset": letter.source.offset,
+                    "dead_letter_id": str(letter.id),
+                    "reasons": [f"{p.path}: {p.message}" for p in letter.problems[:3]],
+                    "reason_count": letter.total_problems,
                 },
             )
-            headers = {
-                "lineagehouse.reason": rej.reason.encode(),
-                "lineagehouse.path": rej.path.encode(),
-                "lineagehouse.source": (
-                    f"{rej.source.topic}/{rej.source.partition}/{rej.source.offset}".encode()
-                ),
-            }
             pending.append(
-                await dlq_topic.send(key=rej.source.key, value=rej.value, headers=headers)
+                await dlq_topic.send(
+                    key=letter.key,
+                    value=letter.topic_value(rules.max_event_bytes),
+                    headers=letter.headers(rules.max_event_bytes),
+                )
             )
         await asyncio.gather(*pending)  # acknowledged by the broker before we go on
 

@@ -1,4 +1,4 @@
-"""Pure: one Kafka message in, one `events_raw` row (or a rejection with a reason) out.
+"""Pure: an accepted OpenLineage event -> its `events_raw` row, and the event's identity.
 
 Imports nothing from faust, Kafka or ClickHouse; the worker wraps it.
 """
@@ -12,8 +12,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 import orjson
-
-MAX_EVENT_BYTES = 4 * 1024 * 1024
 
 EVENTS_RAW_COLUMNS = (
     "event_id",
@@ -33,6 +31,9 @@ EVENTS_RAW_COLUMNS = (
     "source_offset",
     "source_key",
     "ingested_at",
+    "warnings",
+    "custom_facets",
+    "core_version",
 )
 
 
@@ -44,14 +45,6 @@ class Source:
     partition: int
     offset: int
     key: bytes | None
-
-
-@dataclass(frozen=True, slots=True)
-class Rejection:
-    reason: str
-    path: str
-    source: Source
-    value: bytes
 
 
 def event_id(event: dict[str, Any]) -> uuid.UUID:
@@ -88,31 +81,20 @@ def event_kind(event: dict[str, Any]) -> str:
     return ""
 
 
-def to_raw_row(value: bytes, source: Source, ingested_at: datetime) -> list[Any] | Rejection:
-    """The `events_raw` row for one message (columns in EVENTS_RAW_COLUMNS order)."""
-    if value is None or len(value) == 0:
-        return Rejection("empty message", "$", source, value or b"")
-    if len(value) > MAX_EVENT_BYTES:
-        return Rejection(f"event larger than {MAX_EVENT_BYTES} bytes", "$", source, value)
-    try:
-        text = value.decode("utf-8")
-        event = orjson.loads(value)
-    except UnicodeDecodeError as exc:
-        return Rejection(f"not UTF-8: {exc.reason} at byte {exc.start}", "$", source, value)
-    except orjson.JSONDecodeError as exc:
-        return Rejection(f"not JSON: {exc}", "$", source, value)
-    if not isinstance(event, dict):
-        return Rejection("an event must be a JSON object", "$", source, value)
+def raw_row(
+    event: dict[str, Any],
+    value: bytes,
+    source: Source,
+    ingested_at: datetime,
+    warnings: list[str] | tuple[str, ...] = (),
+    custom_facets: list[str] | tuple[str, ...] = (),
+    core_version: str | None = None,
+) -> list[Any]:
+    """The `events_raw` row of an accepted event (columns in EVENTS_RAW_COLUMNS order)."""
     kind = event_kind(event)
-    if not kind:
-        return Rejection("not an OpenLineage event: no run, job or dataset", "$", source, value)
-    try:
-        event_time = parse_time(event.get("eventTime"))
-    except ValueError as exc:
-        return Rejection(f"bad eventTime: {exc}", "$.eventTime", source, value)
     return [
         event_id(event),
-        event_time,
+        parse_time(event.get("eventTime")),
         kind,
         _str(event, "eventType") if kind == "run" else "",
         _str(event, "run", "runId"),
@@ -122,10 +104,13 @@ def to_raw_row(value: bytes, source: Source, ingested_at: datetime) -> list[Any]
         _str(event, "dataset", "name"),
         _str(event, "producer"),
         _str(event, "schemaURL"),
-        text,
+        value.decode("utf-8"),
         source.topic,
         source.partition,
         source.offset,
         (source.key or b"").decode("utf-8", "replace"),
         ingested_at,
+        list(warnings),
+        list(custom_facets),
+        core_version or "",
     ]

@@ -10,9 +10,11 @@ Imports nothing from faust, Kafka, ClickHouse or HTTP.
 
 from __future__ import annotations
 
+import copy
 import re
 from collections import OrderedDict
 from collections.abc import Iterator, Sequence
+from contextlib import suppress
 from dataclasses import dataclass
 from importlib import resources
 from importlib.resources.abc import Traversable
@@ -25,6 +27,16 @@ import orjson
 SPEC_PREFIX = "https://openlineage.io/spec/"
 CORE_VERSION = "2-0-2"
 CORE_ID = f"{SPEC_PREFIX}{CORE_VERSION}/OpenLineage.json"
+
+# Facets objects in the core: place -> (definition holding them, field, facet definition).
+ENVELOPE_FACETS = {
+    "run": ("Run", "facets", "RunFacet"),
+    "job": ("Job", "facets", "JobFacet"),
+    "dataset": ("Dataset", "facets", "DatasetFacet"),
+    "input": ("InputDataset", "inputFacets", "InputDatasetFacet"),
+    "output": ("OutputDataset", "outputFacets", "OutputDatasetFacet"),
+}
+ENVELOPE_ID = f"https://lineagehouse.invalid/openlineage-envelope/{CORE_VERSION}.json"
 
 # Core definitions every facet extends. A facet whose `_schemaURL` names one of these is
 # checked for its base fields only: its content is custom.
@@ -112,10 +124,15 @@ class Target:
     formats: Any  # jsonschema_rs.Validator: formats asserted (for warnings)
     wrap: bool  # the URL names a whole facet file: validate {facetKey: facet}
     base_only: bool  # the URL names a core base definition (RunFacet, ...): custom content
+    # Facet locations ("run", "job", "dataset", "input", "output") where the core schema
+    # already applies this very schema (e.g. ".../1-0-2/OpenLineage.json#/$defs/RunFacet"
+    # under run.facets): checking it again cannot change the verdict, so it is skipped.
+    implied: frozenset[str] = frozenset()
 
 
 class LRU:
-    """A small bounded least-recently-used map."""
+    """A small bounded least-recently-used map (safe to share between threads: a race
+    can only cost a cache miss or an early eviction, never a wrong value)."""
 
     __slots__ = ("_data", "maxsize")
 
@@ -127,9 +144,9 @@ class LRU:
         data = self._data
         try:
             value = data[key]
+            data.move_to_end(key)
         except KeyError:
             return default
-        data.move_to_end(key)
         return value
 
     def put(self, key: Any, value: Any) -> None:
@@ -137,9 +154,12 @@ class LRU:
             return
         data = self._data
         data[key] = value
-        data.move_to_end(key)
-        if len(data) > self.maxsize:
-            data.popitem(last=False)
+        try:
+            data.move_to_end(key)
+            while len(data) > self.maxsize:
+                data.popitem(last=False)
+        except KeyError:
+            pass
 
     def clear(self) -> None:
         self._data.clear()
@@ -152,6 +172,36 @@ class LRU:
 
 
 _MISSING = object()
+
+# Keywords that never change a verdict (compared away when looking for repeated schemas).
+_ANNOTATIONS = frozenset(
+    {"description", "example", "examples", "title", "$comment", "$schema", "$id", "default"}
+)
+_NAME_MAPS = frozenset(
+    {"properties", "patternProperties", "$defs", "definitions", "dependentSchemas"}
+)
+# Where the core schema applies which facet definition, and which locations each implies.
+_CORE_FACET_DEFS = {
+    "RunFacet": frozenset({"run", "job", "dataset", "input", "output"}),  # base fields only
+    "JobFacet": frozenset({"job", "dataset"}),  # base fields + boolean _deleted
+}
+
+
+def _assertions(node: Any) -> Any:
+    """`node` without annotation keywords (names under properties/$defs are kept)."""
+    if isinstance(node, dict):
+        return {
+            k: (
+                {n: _assertions(v) for n, v in node[k].items()}
+                if k in _NAME_MAPS and isinstance(node[k], dict)
+                else _assertions(node[k])
+            )
+            for k in node
+            if k not in _ANNOTATIONS
+        }
+    if isinstance(node, list):
+        return [_assertions(v) for v in node]
+    return node
 
 
 class SchemaSet:
@@ -175,6 +225,10 @@ class SchemaSet:
                 + ", ".join(dangling[:10])
             )
         self.unresolved = frozenset(unresolved)
+        self._core_facets = [
+            (self._canonical(f"{CORE_ID}#/$defs/{name}"), where)
+            for name, where in _CORE_FACET_DEFS.items()
+        ]
         # url -> Target | None. A plain dict so the hot loop can read it directly; bounded
         # (oldest first out) because URLs come from the events.
         self.targets: dict[str, Target | None] = {}
@@ -193,6 +247,60 @@ class SchemaSet:
         plain, formats = self.compile(f"{CORE_ID}#/$defs/{definition}")
         return Target(CORE_ID, plain, formats, wrap=False, base_only=False)
 
+    def places(self) -> dict[str, Target]:
+        """For each facet place, the core's check of a whole facets object there:
+        {"type": "object", "additionalProperties": {"$ref": core#/$defs/<Place>Facet}}."""
+        out = {}
+        for where, (_, _, definition) in ENVELOPE_FACETS.items():
+            schema = {
+                "type": "object",
+                "additionalProperties": {"$ref": f"{CORE_ID}#/$defs/{definition}"},
+            }
+            plain = jsonschema_rs.validator_for(schema, registry=self.registry)
+            formats = jsonschema_rs.validator_for(
+                schema, registry=self.registry, validate_formats=True
+            )
+            out[where] = Target(CORE_ID, plain, formats, wrap=False, base_only=False)
+        return out
+
+    def envelope(self, definition: str) -> Target | None:
+        """The core definition with every facets object checked only for being an object.
+
+        Built in memory from the shipped core (the file is not changed). Together with
+        `places()` applied to each facets object it is exactly the core's verdict, and the
+        facets part can then be cached per facets object. None if the core does not have
+        the expected shape (the caller then uses the whole core definition).
+        """
+        core = copy.deepcopy(self.schemas[CORE_ID])
+        defs = core.get("$defs", {})
+        for owner, field, facet_definition in ENVELOPE_FACETS.values():
+            node = defs.get(owner, {})
+            holders = [node, *node.get("allOf", [])]
+            holder = next((h for h in holders if field in h.get("properties", {})), None)
+            if holder is None:
+                return None
+            facets = holder["properties"][field]
+            expected = {
+                "type": "object",
+                "anyOf": [
+                    {
+                        "type": "object",
+                        "additionalProperties": {"$ref": f"#/$defs/{facet_definition}"},
+                    }
+                ],
+            }
+            if {k: v for k, v in facets.items() if k != "description"} != expected:
+                return None
+            holder["properties"][field] = {"type": "object"}
+        core["$id"] = ENVELOPE_ID
+        registry = jsonschema_rs.Registry(
+            [*self.schemas.items(), (ENVELOPE_ID, core)], retriever=lambda uri: False
+        )
+        wrapper = {"$ref": f"{ENVELOPE_ID}#/$defs/{definition}"}
+        plain = jsonschema_rs.validator_for(wrapper, registry=registry)
+        formats = jsonschema_rs.validator_for(wrapper, registry=registry, validate_formats=True)
+        return Target(CORE_ID, plain, formats, wrap=False, base_only=False)
+
     def facet_target(self, url: str) -> Target | None:
         """The compiled schema a facet's `_schemaURL` names, or None when it is not known.
 
@@ -204,7 +312,8 @@ class SchemaSet:
         if target is _MISSING:
             target = self._resolve(url)
             if len(targets) >= self.max_targets:
-                del targets[next(iter(targets))]
+                with suppress(KeyError, RuntimeError, StopIteration):  # a racing thread
+                    del targets[next(iter(targets))]
             targets[url] = target
         return target
 
@@ -221,4 +330,14 @@ class SchemaSet:
             return None  # e.g. "#/definitions/RunFacet" missing from the file
         match = _CORE_DEF.match(url)
         base_only = bool(match and match.group(1) in BASE_FACET_DEFS)
-        return Target(url, plain, formats, wrap=whole, base_only=base_only)
+        implied: frozenset[str] = frozenset()
+        if base_only:
+            canonical = self._canonical(url)
+            implied = next((w for c, w in self._core_facets if c == canonical), frozenset())
+        return Target(url, plain, formats, wrap=whole, base_only=base_only, implied=implied)
+
+    def _canonical(self, url: str) -> Any:
+        try:
+            return _assertions(jsonschema_rs.dereference({"$ref": url}, registry=self.registry))
+        except (jsonschema_rs.ReferencingError, ValueError):
+            return None

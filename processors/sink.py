@@ -20,6 +20,11 @@ from lineagehouse.store.client import connect, is_retryable
 
 log = logging.getLogger("lineagehouse.sink")
 
+# A batch may span many months (backfills, replays, odd emitter clocks); ClickHouse's
+# default of 100 partitions per insert would fail such a batch forever and wedge the
+# pipeline, so the sink lifts the limit for its own inserts.
+INSERT_SETTINGS = {"max_partitions_per_insert_block": 0}
+
 
 class ClickHouseSink:
     def __init__(self, settings: ClickHouseSettings, max_backoff_s: float = 10.0) -> None:
@@ -42,7 +47,9 @@ class ClickHouseSink:
                 self._client = client
                 context = self._contexts.get(table)
                 if context is None:
-                    context = client.create_insert_context(table, column_names=list(columns))
+                    context = client.create_insert_context(
+                        table, column_names=list(columns), settings=INSERT_SETTINGS
+                    )
                     self._contexts[table] = context
                 context.data = rows
                 client.insert(context=context)

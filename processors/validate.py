@@ -22,8 +22,12 @@ JSON-Schema `format` problems (date-time, uri, uuid, ...) are warnings, never re
 Speed: every schema is compiled once by `jsonschema-rs` (Rust). Each target has two
 validators, formats ignored (the verdict) and formats asserted (warnings); the fast path is
 one formats-asserted `is_valid` per envelope and per facet. Only when it fails are the
-detailed errors and warnings collected; for facets that result is kept in a bounded LRU
-keyed by the schema URL and the facet's canonical JSON, since facet bodies repeat.
+detailed errors and warnings collected. Facet bodies repeat from event to event (whole
+facets objects too: same producer, same job), so results are kept in one bounded LRU: per
+facets object (keyed by its place and exact JSON bytes: errors, warnings, custom keys) and
+per facet (keyed by schema URL and exact JSON bytes). Equal bytes mean equal content, so a
+cached result is the result. Facets naming a core base definition that the core schema
+already applied at their place are not checked twice.
 
 Imports nothing from faust, Kafka, ClickHouse or HTTP.
 """
@@ -45,9 +49,10 @@ from lineagehouse.processors.schema_registry import LRU, SchemaSet, Target
 
 MAX_PROBLEMS = 20  # errors (and warnings) reported per event; the rest are counted
 MAX_MESSAGE = 300  # characters of one message
-DEFAULT_CACHE_SIZE = 4096  # facet results kept (slow path only)
+DEFAULT_CACHE_SIZE = 8192  # facet results kept
 
 _KINDS = {"run": "RunEvent", "dataset": "DatasetEvent", "job": "JobEvent"}
+
 _CORE_VERSION = re.compile(r"/spec/(\d+-\d+-\d+)/OpenLineage\.json")
 _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
@@ -56,6 +61,8 @@ _BRANCHING = (_Kind.AnyOf, _Kind.OneOfNotValid)
 
 Path_ = tuple[str | int, ...]
 _MISSING = object()
+_CLEAN: tuple[tuple, tuple] = ((), ())  # a facet with neither errors nor warnings
+_CLEAN_GROUP: tuple[tuple, tuple, tuple] = ((), (), ())  # ... a facets object, no custom
 _Found = tuple[Path_, str]
 
 
@@ -145,13 +152,25 @@ def _problems(target: Target, instance: Any) -> tuple[tuple[_Found, ...], tuple[
     return tuple(errors), tuple(warnings)
 
 
+@lru_cache(maxsize=16384)
+def _problem(path: Path_, message: str) -> Problem:
+    # Problems repeat from event to event (the same facet, the same format warning).
+    return Problem(json_path(path), message)
+
+
 def _bounded(found: list[_Found], what: str) -> tuple[Problem, ...]:
-    unique = list(dict.fromkeys(found))
-    problems = [Problem(json_path(path), message) for path, message in unique[:MAX_PROBLEMS]]
+    unique = list(dict.fromkeys(found)) if len(found) > 1 else found
+    problems = [_problem(path, message) for path, message in unique[:MAX_PROBLEMS]]
     if len(unique) > MAX_PROBLEMS:
         more = len(unique) - MAX_PROBLEMS
         problems.append(Problem("$", f"{more} more {what} not shown"))
     return tuple(problems)
+
+
+@lru_cache(maxsize=1024)
+def _core_version(schema_url: str) -> str | None:
+    match = _CORE_VERSION.search(schema_url)
+    return match.group(1) if match else None
 
 
 def _reject(message: str, event: dict | None = None) -> Verdict:
@@ -164,31 +183,31 @@ def _key_path(key: str) -> str:
     return json_path((key,))[1:]
 
 
-_Group = tuple[Path_, str, dict, bool]
+_Group = tuple[Path_, dict, bool, str]
 
 
 def _facet_groups(event: dict, kind: str) -> list[_Group]:
-    """(path, JSON path, facets, deletable) of each facets object the core schema defines."""
+    """(path, facets, deletable, place) of each non-empty facets object the core defines."""
     groups: list[_Group] = []
     if kind == "dataset":
         owner = event.get("dataset")
         if type(owner) is dict:
             facets = owner.get("facets")
             if type(facets) is dict and facets:
-                groups.append((("dataset", "facets"), "$.dataset.facets", facets, True))
+                groups.append((_DATASET_FACETS, facets, True, "dataset"))
         return groups
     if kind == "run":
         owner = event.get("run")
         if type(owner) is dict:
             facets = owner.get("facets")
             if type(facets) is dict and facets:
-                groups.append((("run", "facets"), "$.run.facets", facets, False))
+                groups.append((_RUN_FACETS, facets, False, "run"))
     owner = event.get("job")
     if type(owner) is dict:
         facets = owner.get("facets")
         if type(facets) is dict and facets:
-            groups.append((("job", "facets"), "$.job.facets", facets, True))
-    for side, extra in (("inputs", "inputFacets"), ("outputs", "outputFacets")):
+            groups.append((_JOB_FACETS, facets, True, "job"))
+    for side, extra, where in _SIDES:
         datasets = event.get(side)
         if type(datasets) is not list:
             continue
@@ -197,11 +216,17 @@ def _facet_groups(event: dict, kind: str) -> list[_Group]:
                 continue
             facets = dataset.get("facets")
             if type(facets) is dict and facets:
-                groups.append(((side, i, "facets"), f"$.{side}[{i}].facets", facets, True))
+                groups.append(((side, i, "facets"), facets, True, "dataset"))
             facets = dataset.get(extra)
             if type(facets) is dict and facets:
-                groups.append(((side, i, extra), f"$.{side}[{i}].{extra}", facets, False))
+                groups.append(((side, i, extra), facets, False, where))
     return groups
+
+
+_DATASET_FACETS = ("dataset", "facets")
+_RUN_FACETS = ("run", "facets")
+_JOB_FACETS = ("job", "facets")
+_SIDES = (("inputs", "inputFacets", "input"), ("outputs", "outputFacets", "output"))
 
 
 class EventValidator:
@@ -209,7 +234,8 @@ class EventValidator:
 
     `extra_schema_dirs`: directories of JSON Schema files (each with an `$id`) for custom
     facets; a facet whose `_schemaURL` names one of them is validated against it.
-    `cache_size`: facet results kept for bodies that failed the fast path (0 disables).
+    `cache_size`: how many facet results to keep (keyed by schema URL and the facet's
+    exact JSON); 0 turns the cache off. Verdicts are the same either way.
     """
 
     def __init__(
@@ -222,6 +248,12 @@ class EventValidator:
         self.max_bytes = max_bytes
         self.schemas = SchemaSet(extra_schema_dirs)
         self._core = {kind: self.schemas.core(name) for kind, name in _KINDS.items()}
+        # The envelope without what the core says of each facet, and that part per facets
+        # object (cached with the rest of the facets object's result).
+        envelopes = {kind: self.schemas.envelope(name) for kind, name in _KINDS.items()}
+        self._split = all(envelopes.values())
+        self._envelope = envelopes if self._split else self._core
+        self._places = self.schemas.places()
         self._facet_cache = LRU(cache_size)
 
     def validate(self, value: bytes) -> Verdict:
@@ -241,14 +273,57 @@ class EventValidator:
         if not kind and "job" in event:
             kind = "job"
         schema_url = event.get("schemaURL")
-        match = _CORE_VERSION.search(schema_url) if type(schema_url) is str else None
-        core_version = match.group(1) if match else None
+        core_version = _core_version(schema_url) if type(schema_url) is str else None
 
         errors: list[_Found] = []
         warnings: list[_Found] = []
         custom: list[str] = []
+        self._check(event, kind, errors, warnings, custom)
 
-        core = self._core[kind or "run"]
+        if (
+            kind == "dataset"
+            and "job" in event
+            and not errors
+            and self._core["job"].plain.is_valid(event)
+        ):
+            errors.append(
+                (
+                    (),
+                    "valid both as a DatasetEvent and as a JobEvent: the core schema "
+                    "requires exactly one; send 'dataset' or 'job', not both",
+                )
+            )
+        event_time = event.get("eventTime")
+        if type(event_time) is str:
+            try:
+                datetime.fromisoformat(event_time)
+            except ValueError:
+                errors.append(
+                    (("eventTime",), _short(f"{event_time!r} is not an ISO 8601 date-time"))
+                )
+
+        if not errors and not warnings:
+            return Verdict(event, (), (), kind, core_version, tuple(custom))
+        return Verdict(
+            event,
+            _bounded(errors, "errors"),
+            _bounded(warnings, "warnings"),
+            kind,
+            core_version,
+            tuple(custom),
+        )
+
+    def _check(
+        self,
+        event: dict,
+        kind: str,
+        errors: list[_Found],
+        warnings: list[_Found],
+        custom: list[str],
+    ) -> None:
+        """The envelope against the core definition, then each facets object: what the core
+        says of each facet in it, and each facet against its own schema."""
+        core = self._envelope[kind] if kind else self._core["run"]
         if not core.formats.is_valid(event):
             found_errors, found_warnings = _problems(core, event)
             errors.extend(found_errors)
@@ -262,89 +337,93 @@ class EventValidator:
                     "(DatasetEvent) or 'job' (JobEvent)",
                 ),
             )
-        elif kind == "dataset" and "job" in event and not errors:
-            if self._core["job"].plain.is_valid(event):
-                errors.append(
-                    (
-                        (),
-                        "valid both as a DatasetEvent and as a JobEvent: the core schema "
-                        "requires exactly one; send 'dataset' or 'job', not both",
-                    )
-                )
+            return
+        cache = self._facet_cache if self._facet_cache.maxsize > 0 else None
+        for group_path, facets, deletable, where in _facet_groups(event, kind):
+            # Whole facets objects repeat (same producer, same job): one lookup for them.
+            if cache is None:
+                found = self._group_result(facets, deletable, where, None)
+            else:
+                group_key = (where, orjson.dumps(facets))
+                found = cache.get(group_key)
+                if found is None:
+                    found = self._group_result(facets, deletable, where, cache)
+                    cache.put(group_key, found)
+            if found is _CLEAN_GROUP:
+                continue
+            found_errors, found_warnings, custom_keys = found
+            if custom_keys:
+                prefix = _group_json_path(group_path)
+                custom.extend(prefix + _key_path(key) for key in custom_keys)
+            if found_errors:
+                errors.extend(((*group_path, *path), message) for path, message in found_errors)
+            if found_warnings:
+                warnings.extend(((*group_path, *path), msg) for path, msg in found_warnings)
 
-        event_time = event.get("eventTime")
-        if type(event_time) is str:
-            try:
-                datetime.fromisoformat(event_time)
-            except ValueError:
-                errors.append(
-                    (
-                        ("eventTime",),
-                        _short(f"{event_time!r} is not an ISO 8601 date-time"),
-                    )
-                )
-
-        if kind:
-            self._check_facets(event, kind, errors, warnings, custom)
-
-        if not errors and not warnings:
-            return Verdict(event, (), (), kind, core_version, tuple(custom))
-        return Verdict(
-            event,
-            _bounded(errors, "errors"),
-            _bounded(warnings, "warnings"),
-            kind,
-            core_version,
-            tuple(custom),
-        )
-
-    def _check_facets(
-        self,
-        event: dict,
-        kind: str,
-        errors: list[_Found],
-        warnings: list[_Found],
-        custom: list[str],
-    ) -> None:
+    def _group_result(
+        self, facets: dict, deletable: bool, where: str, cache: LRU | None
+    ) -> tuple[tuple[_Found, ...], tuple[_Found, ...], tuple[str, ...]]:
+        """(errors, warnings, custom facet keys) of one facets object, paths from its keys."""
         targets = self.schemas.targets
         resolve = self.schemas.facet_target
-        for group_path, group_json_path, facets, deletable in _facet_groups(event, kind):
-            for key, body in facets.items():
-                if type(body) is not dict:
-                    continue  # the core schema reports it
-                url = body.get("_schemaURL")
-                if type(url) is not str:
-                    continue  # the core schema reports it
-                if deletable and body.get("_deleted") is True:
-                    continue  # deletion marker: no facet schema applies
-                target = targets.get(url, _MISSING)
-                if target is _MISSING:
-                    target = resolve(url)
-                if target is None:
-                    custom.append(group_json_path + _key_path(key))
-                    continue
-                if target.base_only:
-                    custom.append(group_json_path + _key_path(key))
-                instance = {key: body} if target.wrap else body
-                if target.formats.is_valid(instance):
-                    continue
-                found_errors, found_warnings = self._facet_problems(target, instance)
-                base = group_path if target.wrap else (*group_path, key)
-                errors.extend(((*base, *path), message) for path, message in found_errors)
-                warnings.extend(((*base, *path), message) for path, message in found_warnings)
+        errors: list[_Found] = []
+        warnings: list[_Found] = []
+        custom: list[str] = []
+        if self._split:
+            place = self._places[where]
+            if not place.formats.is_valid(facets):
+                found_errors, found_warnings = _problems(place, facets)
+                errors.extend(found_errors)
+                warnings.extend(found_warnings)
+        for key, body in facets.items():
+            if type(body) is not dict:
+                continue  # the core schema reports it
+            url = body.get("_schemaURL")
+            if type(url) is not str:
+                continue  # the core schema reports it
+            if deletable and body.get("_deleted") is True:
+                continue  # a deletion marker: no facet schema applies
+            target = targets.get(url, _MISSING)
+            if target is _MISSING:
+                target = resolve(url)
+            if target is None or target.base_only:
+                custom.append(key)
+                if target is None or where in target.implied:
+                    continue  # unknown, or exactly what the core schema has checked
+            if cache is None:
+                found = _facet_result(target, key, body)
+            else:
+                cache_key = (target.url, key if target.wrap else None, orjson.dumps(body))
+                found = cache.get(cache_key)
+                if found is None:
+                    found = _facet_result(target, key, body)
+                    cache.put(cache_key, found)
+            if found is _CLEAN:
+                continue
+            errors.extend(((key, *path), message) for path, message in found[0])
+            warnings.extend(((key, *path), message) for path, message in found[1])
+        if not errors and not warnings and not custom:
+            return _CLEAN_GROUP
+        return tuple(errors), tuple(warnings), tuple(custom)
 
-    def _facet_problems(
-        self, target: Target, instance: dict
-    ) -> tuple[tuple[_Found, ...], tuple[_Found, ...]]:
-        cache = self._facet_cache
-        if cache.maxsize <= 0:
-            return _problems(target, instance)
-        key = (target.url, orjson.dumps(instance, option=orjson.OPT_SORT_KEYS))
-        found = cache.get(key)
-        if found is None:
-            found = _problems(target, instance)
-            cache.put(key, found)
-        return found
+
+def _facet_result(
+    target: Target, key: str, body: dict
+) -> tuple[tuple[_Found, ...], tuple[_Found, ...]]:
+    """Problems of one facet against the schema its `_schemaURL` names, paths from it."""
+    instance = {key: body} if target.wrap else body
+    if target.formats.is_valid(instance):
+        return _CLEAN
+    found_errors, found_warnings = _problems(target, instance)
+    if target.wrap:  # paths start at the key of the {key: facet} wrapper
+        found_errors = tuple((path[1:], message) for path, message in found_errors)
+        found_warnings = tuple((path[1:], message) for path, message in found_warnings)
+    return found_errors, found_warnings
+
+
+@lru_cache(maxsize=1024)
+def _group_json_path(group_path: Path_) -> str:
+    return json_path(group_path)
 
 
 def _json_type(value: Any) -> str:

@@ -27,6 +27,7 @@ from lineagehouse.settings import Settings, load_settings
 REPO = Path(__file__).resolve().parent.parent
 SHARED = REPO.parent / "shared"
 CORPUS = SHARED / "openlineage" / "corpus"
+TEST_KEY_SECRET = "test-only-api-key-secret"
 
 
 def lineagehouse_cmd(*args: str) -> list[str]:
@@ -50,9 +51,12 @@ def settings_env(settings: Settings) -> dict[str, str]:
             "LINEAGEHOUSE_WORKER__WEB_PORT": str(settings.worker.web_port),
             "LINEAGEHOUSE_WORKER__WEB_HOST": "127.0.0.1",
             "LINEAGEHOUSE_API__PORT": str(settings.api.port),
+            "LINEAGEHOUSE_INGEST__MAX_EVENT_BYTES": str(settings.ingest.max_event_bytes),
             "PYTHONUNBUFFERED": "1",
         }
     )
+    if settings.api.key_secret is not None:
+        env["LINEAGEHOUSE_API__KEY_SECRET"] = settings.api.key_secret.get_secret_value()
     return env
 
 
@@ -103,7 +107,7 @@ def make_settings(broker: str, clickhouse_url: str, tmp_path: Path) -> Callable[
                 "events_partitions": 3,
             },
             "worker": {"group_id": f"test-{tag}", "web_port": free_port(), "batch_timeout_s": 0.2},
-            "api": {"port": free_port()},
+            "api": {"port": free_port(), "key_secret": TEST_KEY_SECRET},
         }
         for key, value in overrides.items():
             if isinstance(value, dict):
@@ -148,3 +152,41 @@ def wait_for(
             return last
         time.sleep(0.2)
     pytest.fail(f"timed out after {timeout_s} s waiting for {what} (last value: {last!r})")
+
+
+@pytest.fixture
+def start_worker(tmp_path: Path) -> Iterator[Callable[[Settings], subprocess.Popen]]:
+    """Start `lineagehouse worker` subprocesses for a test (stopped at its end)."""
+    procs: list[subprocess.Popen] = []
+
+    def start(settings: Settings) -> subprocess.Popen:
+        log = open(tmp_path / f"worker-{len(procs)}.log", "wb")  # noqa: SIM115
+        proc = subprocess.Popen(
+            lineagehouse_cmd("worker"), env=settings_env(settings), stdout=log, stderr=log
+        )
+        procs.append(proc)
+        return proc
+
+    yield start
+    for proc in procs:
+        stop_process(proc)
+
+
+def produce(settings: Settings, messages: list[tuple[bytes | None, bytes]]) -> None:
+    """Produce (key, value) pairs to the events topic and wait for every ack."""
+    from confluent_kafka import Producer
+
+    producer = Producer(
+        {**settings.kafka.confluent_config(), "enable.idempotence": True, "linger.ms": 20}
+    )
+    failed: list[str] = []
+    for key, value in messages:
+        producer.produce(
+            settings.topics.events,
+            value=value,
+            key=key,
+            on_delivery=lambda err, _msg: err and failed.append(str(err)),
+        )
+        producer.poll(0)
+    assert producer.flush(30) == 0
+    assert failed == [], failed[:3]

@@ -41,3 +41,10 @@ def encode(event: dict[str, Any]) -> bytes:
 
 def run_key(event: dict[str, Any]) -> bytes:
     return f"run:{event['job']['namespace']}/{event['job']['name']}".encode()
+
+
+def raw_row_of(value: bytes, source: Any, ingested_at: datetime) -> list[Any]:
+    """The events_raw row the worker would write for an accepted event's bytes."""
+    from lineagehouse.processors.events import raw_row
+
+    return raw_row(orjson.loads(value), value, source, ingested_at)

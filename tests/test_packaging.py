@@ -41,6 +41,8 @@ def test_wheel_has_one_top_level_package(tmp_path: Path) -> None:
         "lineagehouse/processors/app.py",
         "lineagehouse/api/server.py",
         "lineagehouse/schemas/clickhouse/0001_events_raw.sql",
+        "lineagehouse/schemas/openlineage/LICENSE",
+        "lineagehouse/schemas/openlineage/versions/2-0-2/OpenLineage.json",
     ):
         assert module in names, module
     entry_points = next(n for n in names if n.endswith("entry_points.txt"))

@@ -15,6 +15,7 @@ import httpx
 import pytest
 from openlineage.client import OpenLineageClient
 from openlineage.client.event_v2 import InputDataset, Job, OutputDataset, Run, RunEvent, RunState
+from openlineage.client.transport.http import ApiKeyTokenProvider, HttpConfig, HttpTransport
 from openlineage.client.transport.kafka import KafkaConfig, KafkaTransport
 
 from lineagehouse.drain import wait_until_drained
@@ -142,22 +143,39 @@ def test_up_kafka_transport_restart_replay_and_sigterm_drain(up: Up) -> None:
     ).json()
     assert body["totalCount"] == 1000 and len(body["events"]) == 5
 
-    # Restart on the same data dir: the stored data is found.
+    # The banner shows a ready admin key; the HTTP gateway takes events with it.
+    key = (up.data_dir / "api_key").read_text().strip()
+    assert f"API key (admin)                {key}" in up.out.read_text()
+    http_event = make_events(1, "http")[0]
+    http = OpenLineageClient(
+        transport=HttpTransport(
+            HttpConfig(
+                url=f"http://127.0.0.1:{up.api_port}",
+                endpoint="api/v1/lineage",
+                auth=ApiKeyTokenProvider({"apiKey": key}),
+            )
+        )
+    )
+    http.emit(http_event)
+    wait_for(lambda: up.count_final() == 1001, 60, "the event sent over HTTP")
+
+    # Restart on the same data dir: the stored data and the key are found.
     assert up.stop() == 0
     up.start()
-    assert up.count_final() == 1000
+    assert up.count_final() == 1001
+    assert f"API key (admin)                {key}" in up.out.read_text()
 
     # The same events again (the new broker hands out the same offsets from 0): no change.
     emit(up.bootstrap, first)
     settings = load_settings(kafka={"bootstrap_servers": up.bootstrap})
     assert wait_until_drained(settings, timeout_s=120) == []
-    assert up.count_final() == 1000
+    assert up.count_final() == 1001
 
     # SIGTERM while new events are still unconsumed: up drains them before it stops.
     emit(up.bootstrap, make_events(1000, "second"))
     assert up.stop() == 0
     up.start()
-    assert up.count_final() == 2000
+    assert up.count_final() == 2001
     assert up.stop() == 0
     for port in (up.kafka_port, up.ch_port, up.api_port):
         assert not port_open("127.0.0.1", port), f"something still listens on {port}"

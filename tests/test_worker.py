@@ -3,49 +3,20 @@
 from __future__ import annotations
 
 import signal
-import subprocess
-from collections.abc import Callable, Iterator
-from pathlib import Path
+from collections.abc import Callable
 
+import orjson
 import pytest
 from clickhouse_connect.driver.client import Client
-from confluent_kafka import Consumer, Producer
+from confluent_kafka import Consumer
 
-from lineagehouse.embedded.process import stop_process
 from lineagehouse.settings import Settings
 from lineagehouse.store.migrations import migrate
 from lineagehouse.topics import ensure_topics
-from tests.conftest import lineagehouse_cmd, settings_env, wait_for
+from tests.conftest import produce, wait_for
 from tests.events import encode, run_event, run_key
 
 pytestmark = pytest.mark.timeout(300)
-
-
-@pytest.fixture
-def start_worker(tmp_path: Path) -> Iterator[Callable[[Settings], subprocess.Popen]]:
-    procs: list[subprocess.Popen] = []
-
-    def start(settings: Settings) -> subprocess.Popen:
-        log = open(tmp_path / f"worker-{len(procs)}.log", "wb")  # noqa: SIM115
-        proc = subprocess.Popen(
-            lineagehouse_cmd("worker"), env=settings_env(settings), stdout=log, stderr=log
-        )
-        procs.append(proc)
-        return proc
-
-    yield start
-    for proc in procs:
-        stop_process(proc)
-
-
-def produce(settings: Settings, messages: list[tuple[bytes | None, bytes]]) -> None:
-    producer = Producer(
-        {**settings.kafka.confluent_config(), "enable.idempotence": True, "linger.ms": 20}
-    )
-    for key, value in messages:
-        producer.produce(settings.topics.events, value=value, key=key)
-        producer.poll(0)
-    assert producer.flush(30) == 0
 
 
 def counts(ch: Client, settings: Settings) -> tuple[int, int, int]:
@@ -141,10 +112,22 @@ def test_bad_messages_go_to_dlq_with_reason_bytes_and_key(
         assert record.key() == key
         assert headers["lineagehouse.reason"]
         assert headers["lineagehouse.source"].decode().startswith(settings.topics.events + "/")
-    reasons = {m.value(): dict(m.headers())["lineagehouse.reason"].decode() for m in got}
-    assert reasons[b"{oops"].startswith("not JSON")
-    assert reasons[b"\xff\xfe not utf8"].startswith("not UTF-8")
-    assert "eventTime" in reasons[bad[2][1]]
+    reasons = {m.value(): orjson.loads(dict(m.headers())["lineagehouse.reasons"]) for m in got}
+    assert reasons[b"{oops"]["reasons"][0]["message"].startswith("not JSON")
+    assert reasons[b"\xff\xfe not utf8"]["reasons"][0]["message"].startswith("not UTF-8")
+    paths = {r["path"] for r in reasons[bad[2][1]]["reasons"]}
+    assert {"$.producer", "$.run.runId", "$.eventTime"} <= paths, paths
+
+    # Every dead letter is in ClickHouse too (the embedded broker forgets its topics).
+    db = settings.clickhouse.database
+    stored = ch.query(
+        f"SELECT value, message_key, reason_count, source_topic FROM {db}.dead_letters FINAL",
+        column_formats={"value": "bytes", "message_key": "bytes"},
+    ).result_rows
+    assert sorted((v, k) for v, k, _, _ in stored) == sorted(
+        (value, key or b"") for key, value in bad
+    )
+    assert all(n >= 1 and topic == settings.topics.events for _, _, n, topic in stored)
 
 
 def test_worker_retries_until_clickhouse_can_take_the_rows(

@@ -21,8 +21,10 @@ import email.policy
 import hmac
 import json
 import logging
+import re
 import signal
 import socket
+import tempfile
 import threading
 import time
 import uuid
@@ -65,6 +67,17 @@ from lineagehouse.settings import EmbeddedClickHouseSettings
 
 log = logging.getLogger("lineagehouse.clickhouse")
 
+_SETTINGS_CLAUSE = re.compile(r"\sSETTINGS\s", re.IGNORECASE)
+
+
+def _split_settings(prefix: str) -> tuple[str, str]:
+    """'INSERT INTO t (a) SETTINGS x=1' -> ('INSERT INTO t (a)', 'SETTINGS x=1')."""
+    match = _SETTINGS_CLAUSE.search(prefix)
+    if match is None:
+        return prefix.rstrip(), ""
+    return prefix[: match.start()].rstrip(), prefix[match.start() :].strip()
+
+
 ABORTED = 236
 
 # URL parameters that are about the HTTP exchange, never ClickHouse settings for chDB.
@@ -101,7 +114,6 @@ LIMITED_SETTINGS = ("max_memory_usage", "max_execution_time")
 HEAD_BYTES = 64 * 1024  # request bytes read before deciding query vs INSERT with data
 MAX_QUERY_BYTES = 256 * 1024 * 1024  # a non-INSERT body larger than this is refused
 READ_BYTES = 1024 * 1024  # socket read size for request bodies
-APPEND_BYTES = 4 * 1024 * 1024  # bytes handed to chDB per append()
 DRAIN_BYTES = 256 * 1024 * 1024  # after an error, read at most this much of the body
 
 
@@ -400,39 +412,38 @@ class Engine:
             return data, summary
 
     def insert(self, req: QueryRequest, prefix: str, fmt: str, data: Iterator[bytes]) -> dict:
-        """Stream an INSERT's data to chDB (send_insert/append/finish)."""
+        """Spool an INSERT's data to a file, then `INSERT ... FROM INFILE` it.
+
+        chDB's streaming `send_insert` reports success even when the table refuses the
+        rows (e.g. "too many partitions for single INSERT block": nothing is stored, yet
+        rows_written is returned), so it must not be used: a client would lose data
+        silently. `FROM INFILE` runs as an ordinary query and raises every error, at the
+        same speed (measured: 1M rows in ~25 ms either way).
+        """
         self.check_statement_limits(req.statement)
-        with self.checkout(req) as conn:
+        spool_dir = self.data_dir / "tmp"
+        spool_dir.mkdir(exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=spool_dir, suffix=".insert") as spool:
             try:
-                inserter = conn.raw.send_insert(prefix, fmt)
+                for chunk in data:
+                    spool.write(chunk)
+                spool.flush()
+            except ClickHouseError:
+                raise
             except Exception as exc:
                 raise error_from_chdb(exc) from exc
-            try:
-                pending: list[bytes] = []
-                size = 0
-                for chunk in data:
-                    pending.append(chunk)
-                    size += len(chunk)
-                    if size >= APPEND_BYTES:
-                        inserter.append(b"".join(pending))
-                        pending.clear()
-                        size = 0
-                if pending:
-                    inserter.append(b"".join(pending))
-                result = inserter.finish()
-            except BaseException as exc:
-                with contextlib.suppress(Exception):
-                    inserter.cancel()
-                if isinstance(exc, ClickHouseError):
-                    raise
-                if isinstance(exc, Exception):
+            head, settings = _split_settings(prefix)
+            sql = f"{head} FROM INFILE {quote_literal(spool.name)} {settings} FORMAT {fmt}"
+            with self.checkout(req) as conn:
+                try:
+                    result = conn.raw.query(sql, "CSV")
+                except Exception as exc:
                     raise error_from_chdb(exc) from exc
-                raise
-            return _summary(
-                written_rows=result.rows_written,
-                written_bytes=result.bytes_written,
-                elapsed_s=result.elapsed,
-            )
+                return _summary(
+                    written_rows=result.rows_written(),
+                    written_bytes=result.bytes_written(),
+                    elapsed_s=result.elapsed(),
+                )
 
     @staticmethod
     def _after(conn: _Conn, st: Statement) -> None:

@@ -12,11 +12,11 @@ import pytest
 from clickhouse_connect.driver.client import Client
 
 from lineagehouse.embedded.process import http_ok, stop_process, wait_until
-from lineagehouse.processors.events import EVENTS_RAW_COLUMNS, Source, to_raw_row
+from lineagehouse.processors.events import EVENTS_RAW_COLUMNS, Source
 from lineagehouse.settings import Settings
 from lineagehouse.store.migrations import migrate
 from tests.conftest import lineagehouse_cmd, settings_env
-from tests.events import BASE_TIME, encode, run_event
+from tests.events import BASE_TIME, encode, raw_row_of, run_event
 
 N = 30
 
@@ -27,7 +27,7 @@ def api(settings: Settings, ch: Client, tmp_path: Path) -> Iterator[str]:
     rows = []
     for i in range(N):
         value = encode(run_event(i, job="api_job", event_time=BASE_TIME + timedelta(minutes=i)))
-        rows.append(to_raw_row(value, Source("t", 0, i, None), datetime.now(UTC)))
+        rows.append(raw_row_of(value, Source("t", 0, i, None), datetime.now(UTC)))
     db = settings.clickhouse.database
     ch.insert(f"{db}.events_raw", rows, column_names=list(EVENTS_RAW_COLUMNS))
     ch.insert(f"{db}.events_raw", rows[:5], column_names=list(EVENTS_RAW_COLUMNS))  # replay

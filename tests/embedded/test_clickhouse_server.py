@@ -242,6 +242,26 @@ def test_insert_round_trip(server: Server, compress: bool) -> None:
     )
 
 
+def test_insert_the_table_refuses_is_an_error_not_a_silent_loss(server: Server) -> None:
+    """Regression: chDB's streaming insert reported success for rows the table refused."""
+    client = server.client()
+    table = _name("parts")
+    client.command(
+        f"CREATE TABLE {table} (id UInt32, at Date) ENGINE = MergeTree "
+        "PARTITION BY toYYYYMM(at) ORDER BY id"
+    )
+    rows = [(i, dt.date(2000, 1, 1) + dt.timedelta(days=31 * i)) for i in range(150)]
+    with pytest.raises(DatabaseError) as info:
+        client.insert(table, rows, column_names=["id", "at"])
+    assert "252" in str(info.value)  # TOO_MANY_PARTS for one insert block
+    assert client.command(f"SELECT count() FROM {table}") == 0
+    summary = client.insert(
+        table, rows, column_names=["id", "at"], settings={"max_partitions_per_insert_block": 0}
+    )
+    assert summary.written_rows == 150
+    assert client.command(f"SELECT count() FROM {table}") == 150
+
+
 def test_parameter_binding(server: Server) -> None:
     client = server.client()
     tricky = "tab\there 'quote' back\\slash\nnewline ünï"

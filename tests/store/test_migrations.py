@@ -6,10 +6,10 @@ from datetime import UTC, datetime
 
 from clickhouse_connect.driver.client import Client
 
-from lineagehouse.processors.events import EVENTS_RAW_COLUMNS, Source, to_raw_row
+from lineagehouse.processors.events import EVENTS_RAW_COLUMNS, Source
 from lineagehouse.settings import Settings
 from lineagehouse.store.migrations import Migration, available, migrate, render
-from tests.events import encode, run_event
+from tests.events import encode, raw_row_of, run_event
 
 
 def tables(ch: Client, db: str) -> set[str]:
@@ -31,7 +31,7 @@ def test_migrate_creates_schema_and_is_idempotent(settings: Settings, ch: Client
 def test_later_version_upgrades_in_place(settings: Settings, ch: Client) -> None:
     db = settings.clickhouse.database
     migrate(settings)
-    row = to_raw_row(encode(run_event(1)), Source("t", 0, 0, None), datetime.now(UTC))
+    row = raw_row_of(encode(run_event(1)), Source("t", 0, 0, None), datetime.now(UTC))
     ch.insert(f"{db}.events_raw", [row], column_names=list(EVENTS_RAW_COLUMNS))
     extra = Migration(
         9999,
@@ -50,10 +50,10 @@ def test_redelivered_event_counts_once(settings: Settings, ch: Client) -> None:
     migrate(settings)
     value = encode(run_event(5))
     rows = [
-        to_raw_row(value, Source("t", p, o, None), datetime.now(UTC))
+        raw_row_of(value, Source("t", p, o, None), datetime.now(UTC))
         for p, o in [(0, 1), (3, 77), (0, 1)]
     ]
-    rows.append(to_raw_row(encode(run_event(6)), Source("t", 0, 2, None), datetime.now(UTC)))
+    rows.append(raw_row_of(encode(run_event(6)), Source("t", 0, 2, None), datetime.now(UTC)))
     for row in rows:  # separate inserts, as separate deliveries would be
         ch.insert(f"{db}.events_raw", [row], column_names=list(EVENTS_RAW_COLUMNS))
     assert ch.command(f"SELECT count() FROM {db}.events_raw") == 4

@@ -1,0 +1,137 @@
+"""Pure: a rejected message -> its dead-letter record (DLQ topic record + ClickHouse row).
+
+The DLQ record keeps the original bytes and key, every reason (bounded), the source
+position and the time. An event larger than the size limit is kept whole in ClickHouse
+only; its DLQ record carries a reference (`lineagehouse-dead-letter:<id>`) instead.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import orjson
+
+from lineagehouse.processors.events import Source
+from lineagehouse.processors.validate import Problem
+
+DEAD_LETTERS_COLUMNS = (
+    "dead_letter_id",
+    "event_id",
+    "origin",
+    "reason_paths",
+    "reason_messages",
+    "reason_count",
+    "message_key",
+    "value",
+    "value_bytes",
+    "source_topic",
+    "source_partition",
+    "source_offset",
+    "dead_lettered_at",
+)
+REFERENCE_PREFIX = b"lineagehouse-dead-letter:"
+
+
+def dead_letter_id(key: bytes | None, value: bytes) -> uuid.UUID:
+    """Identity of a dead letter: a hash of its key and bytes (redeliveries collapse)."""
+    digest = hashlib.blake2b(digest_size=16)
+    digest.update(len(key or b"").to_bytes(8, "big"))
+    digest.update(key or b"")
+    digest.update(value)
+    return uuid.UUID(bytes=digest.digest())
+
+
+@dataclass(frozen=True, slots=True)
+class DeadLetter:
+    id: uuid.UUID
+    value: bytes
+    key: bytes | None
+    problems: tuple[Problem, ...]
+    total_problems: int
+    source: Source
+    origin: str  # "kafka" or "http"
+    at: datetime
+    event_id: uuid.UUID | None
+
+    def is_reference(self, max_bytes: int) -> bool:
+        return len(self.value) > max_bytes
+
+    def topic_value(self, max_bytes: int) -> bytes:
+        """What goes to the DLQ topic: the original bytes, or a reference if too large."""
+        if self.is_reference(max_bytes):
+            return REFERENCE_PREFIX + str(self.id).encode()
+        return self.value
+
+    def headers(self, max_bytes: int) -> list[tuple[str, bytes]]:
+        reasons: list[dict[str, Any]] = [
+            {"path": p.path, "message": p.message} for p in self.problems
+        ]
+        headers = [
+            ("lineagehouse.reason", _first_reason(self.problems).encode()),
+            (
+                "lineagehouse.reasons",
+                orjson.dumps({"reasons": reasons, "total": self.total_problems}),
+            ),
+            ("lineagehouse.path", (self.problems[0].path if self.problems else "$").encode()),
+            ("lineagehouse.source", _source_text(self.source).encode()),
+            ("lineagehouse.origin", self.origin.encode()),
+            ("lineagehouse.time", self.at.isoformat().encode()),
+            ("lineagehouse.dead_letter_id", str(self.id).encode()),
+        ]
+        if self.is_reference(max_bytes):
+            headers.append(("lineagehouse.value_bytes", str(len(self.value)).encode()))
+        return headers
+
+    def row(self) -> list[Any]:
+        """The `dead_letters` row, columns in DEAD_LETTERS_COLUMNS order."""
+        return [
+            self.id,
+            self.event_id,
+            self.origin,
+            [p.path for p in self.problems],
+            [p.message for p in self.problems],
+            self.total_problems,
+            self.key or b"",
+            self.value,
+            len(self.value),
+            self.source.topic,
+            self.source.partition,
+            self.source.offset,
+            self.at,
+        ]
+
+
+def dead_letter(
+    value: bytes,
+    key: bytes | None,
+    problems: tuple[Problem, ...] | list[Problem],
+    source: Source,
+    origin: str,
+    at: datetime,
+    max_reasons: int = 20,
+    event_id: uuid.UUID | None = None,
+) -> DeadLetter:
+    problems = tuple(problems) or (Problem("$", "rejected without a reason"),)
+    return DeadLetter(
+        id=dead_letter_id(key, value),
+        value=value,
+        key=key,
+        problems=problems[:max_reasons],
+        total_problems=len(problems),
+        source=source,
+        origin=origin,
+        at=at,
+        event_id=event_id,
+    )
+
+
+def _first_reason(problems: tuple[Problem, ...]) -> str:
+    return f"{problems[0].path}: {problems[0].message}" if problems else "$: rejected"
+
+
+def _source_text(source: Source) -> str:
+    return f"{source.topic}/{source.partition}/{source.offset}"
