@@ -172,12 +172,14 @@ def start_worker(tmp_path: Path) -> Iterator[Callable[[Settings], subprocess.Pop
         stop_process(proc)
 
 
-def produce(settings: Settings, messages: list[tuple[bytes | None, bytes]]) -> None:
-    """Produce (key, value) pairs to the events topic and wait for every ack."""
+def produce(settings: Settings, messages: list[tuple[bytes | None, bytes]], **config: Any) -> None:
+    """Produce (key, value) pairs to the events topic and wait for every ack; `config`
+    adds librdkafka settings (dots as underscores: message_max_bytes=...)."""
     from confluent_kafka import Producer
 
+    extra = {key.replace("_", "."): value for key, value in config.items()}
     producer = Producer(
-        {**settings.kafka.confluent_config(), "enable.idempotence": True, "linger.ms": 20}
+        {**settings.kafka.confluent_config(), "enable.idempotence": True, "linger.ms": 20, **extra}
     )
     failed: list[str] = []
     for key, value in messages:
@@ -188,5 +190,5 @@ def produce(settings: Settings, messages: list[tuple[bytes | None, bytes]]) -> N
             on_delivery=lambda err, _msg: err and failed.append(str(err)),
         )
         producer.poll(0)
-    assert producer.flush(30) == 0
+    assert producer.flush(60) == 0
     assert failed == [], failed[:3]

@@ -11,39 +11,16 @@ from collections.abc import Callable
 import orjson
 import pytest
 from clickhouse_connect.driver.client import Client
-from confluent_kafka import Producer
 
 from lineagehouse.processors.deadletter import dead_letter_id
 from lineagehouse.processors.events import event_id
 from lineagehouse.settings import Settings
 from lineagehouse.store.migrations import migrate
 from lineagehouse.topics import ensure_topics
-from tests.conftest import CORPUS, wait_for
+from tests.conftest import CORPUS, produce, wait_for
 from tests.fuzz_cases import MAX_BYTES, fuzz_cases
 
 pytestmark = pytest.mark.timeout(600)
-
-
-def produce_all(settings: Settings, messages: list[tuple[bytes | None, bytes]]) -> None:
-    failed: list[str] = []
-    producer = Producer(
-        {
-            **settings.kafka.confluent_config(),
-            "enable.idempotence": True,
-            "linger.ms": 20,
-            "message.max.bytes": 4 * MAX_BYTES,
-        }
-    )
-    for key, value in messages:
-        producer.produce(
-            settings.topics.events,
-            value=value,
-            key=key,
-            on_delivery=lambda err, _msg: err and failed.append(str(err)),
-        )
-        producer.poll(0)
-    assert producer.flush(60) == 0
-    assert failed == [], failed[:3]
 
 
 def stored_ids(ch: Client, settings: Settings) -> tuple[set[str], set[str]]:
@@ -68,7 +45,7 @@ def run_through_worker(
     want_dead = {
         str(dead_letter_id(k, v)) for (k, v), ok in zip(messages, accept, strict=True) if not ok
     }
-    produce_all(settings, messages)
+    produce(settings, messages, message_max_bytes=4 * MAX_BYTES)
     worker = start_worker(settings)
     target = len(want_accepted) + len(want_dead)
     wait_for(

@@ -38,7 +38,7 @@ from lineagehouse.settings import Settings
 from lineagehouse.store.client import connect
 from lineagehouse.store.migrations import migrate
 from lineagehouse.topics import ensure_topics
-from tests.conftest import lineagehouse_cmd, settings_env, wait_for
+from tests.conftest import CORPUS, lineagehouse_cmd, settings_env, wait_for
 from tests.events import encode, run_event
 from tests.test_apikeys import Forwarder
 
@@ -619,3 +619,38 @@ def test_clickhouse_outage_keeps_keys_and_still_answers_400(
         )
     finally:
         forwarder.cut()
+
+
+def test_corpus_through_the_gateway(
+    keyed: Callable[..., Settings], start_api: Callable[[Settings], str], ch: Client
+) -> None:
+    """Every valid corpus event is accepted (201, on the topic), every invalid one is 400
+    with reasons and recorded as a dead letter (origin http)."""
+    settings = keyed()
+    headers = bearer(new_key(settings, role="write"))
+    url = start_api(settings)
+    valid = [v for v in (CORPUS / "valid.jsonl").read_bytes().splitlines() if v.strip()]
+    invalid = [v for v in (CORPUS / "invalid.jsonl").read_bytes().splitlines() if v.strip()]
+    with httpx.Client(timeout=30) as http:
+        for value in valid:
+            resp = http.post(f"{url}/api/v1/lineage", content=value, headers=headers)
+            assert resp.status_code == 201, (resp.text, value[:200])
+        for value in invalid:
+            resp = http.post(f"{url}/api/v1/lineage", content=value, headers=headers)
+            assert resp.status_code == 400, (resp.text, value[:200])
+            reasons = resp.json()["reasons"]
+            assert reasons and all(r["path"].startswith("$") and r["message"] for r in reasons)
+    produced = read_topic(
+        settings,
+        settings.topics.events,
+        lambda got: len({m.value() for m in got}) >= len(set(valid)),
+    )
+    assert {m.value() for m in produced} == set(valid)
+    wait_for(
+        lambda: len(dead_letter_rows(ch, settings)) == len(set(invalid)),
+        30,
+        "one dead letter per invalid corpus event",
+    )
+    rows = dead_letter_rows(ch, settings)
+    assert {r[0] for r in rows} == set(invalid)
+    assert {r[2] for r in rows} == {"http"}
