@@ -164,6 +164,12 @@ class LRU:
     def clear(self) -> None:
         self._data.clear()
 
+    @property
+    def data(self) -> OrderedDict[Any, Any]:
+        """The underlying map, for hot loops that read it directly (`get` then
+        `move_to_end`, tolerating KeyError as `get` does); write through `put`."""
+        return self._data
+
     def __len__(self) -> int:
         return len(self._data)
 

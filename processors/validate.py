@@ -27,7 +27,11 @@ facets objects too: same producer, same job), so results are kept in one bounded
 facets object (keyed by its place and exact JSON bytes: errors, warnings, custom keys) and
 per facet (keyed by schema URL and exact JSON bytes). Equal bytes mean equal content, so a
 cached result is the result. Facets naming a core base definition that the core schema
-already applied at their place are not checked twice.
+already applied at their place are not checked twice. Above these, the facets part of a
+whole event's result is kept too (keyed by the exact JSON of the run and job facets and of
+the inputs and outputs, or of the dataset facets): with a clean envelope such an event
+costs one parse, one envelope `is_valid`, one `orjson.dumps` and one lookup. That layer
+rests when it seldom hits (facets that change from run to run).
 
 Imports nothing from faust, Kafka, ClickHouse or HTTP.
 """
@@ -36,7 +40,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import datetime
 from functools import cache, lru_cache
 from pathlib import Path
@@ -50,6 +54,10 @@ from lineagehouse.processors.schema_registry import LRU, SchemaSet, Target
 MAX_PROBLEMS = 20  # errors (and warnings) reported per event; the rest are counted
 MAX_MESSAGE = 300  # characters of one message
 DEFAULT_CACHE_SIZE = 8192  # facet results kept
+_MAX_CUSTOM_PATHS = 4096  # JSON paths of custom facets kept (cleared when full)
+_MAX_EVENT_RESULTS = 1024  # facets parts of whole events kept
+_EVENT_MISSES = 128  # misses: when there were fewer hits meanwhile, the event cache ...
+_EVENT_REST = 4096  # ... is not used for this many events
 
 _KINDS = {"run": "RunEvent", "dataset": "DatasetEvent", "job": "JobEvent"}
 
@@ -63,6 +71,7 @@ Path_ = tuple[str | int, ...]
 _MISSING = object()
 _CLEAN: tuple[tuple, tuple] = ((), ())  # a facet with neither errors nor warnings
 _CLEAN_GROUP: tuple[tuple, tuple, tuple] = ((), (), ())  # ... a facets object, no custom
+_CLEAN_EVENT: tuple[tuple, ...] = ((), (), (), (), ())  # ... all of an event's facets
 _Found = tuple[Path_, str]
 
 
@@ -84,6 +93,43 @@ class Verdict:
     @property
     def accepted(self) -> bool:
         return not self.errors
+
+
+_new = object.__new__
+_set_event = Verdict.event.__set__  # type: ignore[attr-defined]
+_set_errors = Verdict.errors.__set__  # type: ignore[attr-defined]
+_set_warnings = Verdict.warnings.__set__  # type: ignore[attr-defined]
+_set_kind = Verdict.kind.__set__  # type: ignore[attr-defined]
+_set_core_version = Verdict.core_version.__set__  # type: ignore[attr-defined]
+_set_custom_facets = Verdict.custom_facets.__set__  # type: ignore[attr-defined]
+assert [f.name for f in fields(Verdict)] == [
+    "event",
+    "errors",
+    "warnings",
+    "kind",
+    "core_version",
+    "custom_facets",
+]
+
+
+def _verdict(
+    event: dict,
+    errors: tuple[Problem, ...],
+    warnings: tuple[Problem, ...],
+    kind: str,
+    core_version: str | None,
+    custom_facets: tuple[str, ...],
+) -> Verdict:
+    """Verdict(...) for the hot path: the same object, built through its slots (the frozen
+    dataclass __init__ costs twice as much)."""
+    verdict = _new(Verdict)
+    _set_event(verdict, event)
+    _set_errors(verdict, errors)
+    _set_warnings(verdict, warnings)
+    _set_kind(verdict, kind)
+    _set_core_version(verdict, core_version)
+    _set_custom_facets(verdict, custom_facets)
+    return verdict
 
 
 def json_path(parts: Sequence[str | int]) -> str:
@@ -255,6 +301,14 @@ class EventValidator:
         self._envelope = envelopes if self._split else self._core
         self._places = self.schemas.places()
         self._facet_cache = LRU(cache_size)
+        # Per event, the facets part of the result (absolute paths), keyed by the exact
+        # JSON of all the event's facets objects; rested when it seldom hits.
+        self._event_cache = LRU(min(cache_size, _MAX_EVENT_RESULTS))
+        self._event_data = self._event_cache.data
+        self._fast = cache_size > 0  # the short way for clean envelopes (validate)
+        self._event_hits = self._event_misses = self._event_skip = 0
+        # (facets object path, custom keys) -> their JSON paths (they repeat too)
+        self._custom_paths: dict[tuple[Path_, tuple[str, ...]], tuple[str, ...]] = {}
 
     def validate(self, value: bytes) -> Verdict:
         if value is None:
@@ -274,6 +328,25 @@ class EventValidator:
             kind = "job"
         schema_url = event.get("schemaURL")
         core_version = _core_version(schema_url) if type(schema_url) is str else None
+
+        if (
+            kind
+            and self._fast
+            and self._event_skip <= 0
+            and (kind != "dataset" or "job" not in event)
+            and self._envelope[kind].formats.is_valid(event)
+        ):
+            # The common case in short: a clean envelope, the facets part known.
+            entry = self._event_entry(event, kind)
+            if entry is not None:
+                event_time = event.get("eventTime")
+                if type(event_time) is str:
+                    try:
+                        datetime.fromisoformat(event_time)
+                    except ValueError:
+                        entry = None
+            if entry is not None:
+                return _verdict(event, entry[3], entry[4], kind, core_version, entry[2])
 
         errors: list[_Found] = []
         warnings: list[_Found] = []
@@ -338,27 +411,130 @@ class EventValidator:
                 ),
             )
             return
-        cache = self._facet_cache if self._facet_cache.maxsize > 0 else None
-        for group_path, facets, deletable, where in _facet_groups(event, kind):
-            # Whole facets objects repeat (same producer, same job): one lookup for them.
-            if cache is None:
+        cache = self._facet_cache
+        if cache.maxsize <= 0:
+            for group_path, facets, deletable, where in _facet_groups(event, kind):
                 found = self._group_result(facets, deletable, where, None)
+                if found is not _CLEAN_GROUP:
+                    self._merge(group_path, found, errors, warnings, custom)
+            return
+        entry = self._event_entry(event, kind)
+        if entry is None:
+            self._groups(event, kind, errors, warnings, custom)
+            return
+        if entry is _CLEAN_EVENT:
+            return
+        if entry[0]:
+            errors.extend(entry[0])
+        if entry[1]:
+            warnings.extend(entry[1])
+        if entry[2]:
+            custom.extend(entry[2])
+
+    def _event_entry(self, event: dict, kind: str) -> tuple | None:
+        """The facets part of the event's result (cached per event, see `_event_cache`):
+        (errors, warnings, custom facet paths, and those errors and warnings as problems
+        for when nothing else is found); None when that cache is not used."""
+        if self._event_skip > 0:  # the whole-facets cache is not paying off: rest it
+            self._event_skip -= 1
+            return None
+        # All of the event's facets repeat too (same producer, same job, same datasets):
+        # one lookup for them, keyed by the exact JSON of every part they come from.
+        if kind == "dataset":
+            owner = event.get("dataset")
+            parts: Any = owner.get("facets") if type(owner) is dict else None
+        else:
+            owner = event.get("run")
+            run_facets = owner.get("facets") if type(owner) is dict else None
+            owner = event.get("job")
+            job_facets = owner.get("facets") if type(owner) is dict else None
+            parts = (run_facets, job_facets, event.get("inputs"), event.get("outputs"))
+        try:
+            event_key = (kind, orjson.dumps(parts))
+        except orjson.JSONEncodeError:  # e.g. nested too deep for orjson.dumps
+            return None
+        events = self._event_cache
+        data = self._event_data
+        entry = data.get(event_key)
+        if entry is None:
+            self._event_misses += 1
+            errors: list[_Found] = []
+            warnings: list[_Found] = []
+            custom: list[str] = []
+            self._groups(event, kind, errors, warnings, custom)
+            if errors or warnings or custom:
+                entry = (
+                    tuple(errors),
+                    tuple(warnings),
+                    tuple(custom),
+                    _bounded(errors, "errors"),
+                    _bounded(warnings, "warnings"),
+                )
             else:
-                group_key = (where, orjson.dumps(facets))
-                found = cache.get(group_key)
-                if found is None:
-                    found = self._group_result(facets, deletable, where, cache)
+                entry = _CLEAN_EVENT
+            events.put(event_key, entry)
+            if self._event_misses >= _EVENT_MISSES:  # since the last check
+                if self._event_hits < self._event_misses:
+                    self._event_skip = _EVENT_REST
+                self._event_hits = self._event_misses = 0
+            return entry
+        self._event_hits += 1
+        try:
+            data.move_to_end(event_key)
+        except KeyError:  # evicted by a racing thread
+            events.put(event_key, entry)
+        return entry
+
+    def _groups(
+        self,
+        event: dict,
+        kind: str,
+        errors: list[_Found],
+        warnings: list[_Found],
+        custom: list[str],
+    ) -> None:
+        """What the core says of each facets object and of each facet in it, each facets
+        object's result cached (keyed by its place and exact JSON)."""
+        cache = self._facet_cache
+        data = cache.data
+        dumps = orjson.dumps
+        for group_path, facets, deletable, where in _facet_groups(event, kind):
+            group_key = (where, dumps(facets))
+            found = data.get(group_key)
+            if found is None:
+                found = self._group_result(facets, deletable, where, cache)
+                cache.put(group_key, found)
+            else:
+                try:
+                    data.move_to_end(group_key)
+                except KeyError:  # evicted by a racing thread
                     cache.put(group_key, found)
-            if found is _CLEAN_GROUP:
-                continue
-            found_errors, found_warnings, custom_keys = found
-            if custom_keys:
+            if found is not _CLEAN_GROUP:
+                self._merge(group_path, found, errors, warnings, custom)
+
+    def _merge(
+        self,
+        group_path: Path_,
+        found: tuple[tuple[_Found, ...], tuple[_Found, ...], tuple[str, ...]],
+        errors: list[_Found],
+        warnings: list[_Found],
+        custom: list[str],
+    ) -> None:
+        """Adds one facets object's result, its paths made absolute."""
+        found_errors, found_warnings, custom_keys = found
+        if custom_keys:
+            paths = self._custom_paths.get((group_path, custom_keys))
+            if paths is None:
                 prefix = _group_json_path(group_path)
-                custom.extend(prefix + _key_path(key) for key in custom_keys)
-            if found_errors:
-                errors.extend(((*group_path, *path), message) for path, message in found_errors)
-            if found_warnings:
-                warnings.extend(((*group_path, *path), msg) for path, msg in found_warnings)
+                paths = tuple(prefix + _key_path(key) for key in custom_keys)
+                if len(self._custom_paths) >= _MAX_CUSTOM_PATHS:
+                    self._custom_paths.clear()
+                self._custom_paths[(group_path, custom_keys)] = paths
+            custom.extend(paths)
+        if found_errors:
+            errors.extend(((*group_path, *path), message) for path, message in found_errors)
+        if found_warnings:
+            warnings.extend(((*group_path, *path), msg) for path, msg in found_warnings)
 
     def _group_result(
         self, facets: dict, deletable: bool, where: str, cache: LRU | None

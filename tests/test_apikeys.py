@@ -132,7 +132,7 @@ def test_namespace_scopes() -> None:
 def test_missing_server_secret_names_the_setting_and_the_fix(
     make_settings: Callable[..., Settings],
 ) -> None:
-    settings = make_settings()
+    settings = make_settings(api={"key_secret": None})
     assert settings.api.key_secret is None
     with pytest.raises(KeySecretMissing) as info:
         server_secret(settings)
@@ -284,6 +284,6 @@ def test_key_store_applies_a_revocation_within_its_ttl(keyed: Settings) -> None:
 
 
 def test_key_store_needs_the_secret(make_settings: Callable[..., Settings]) -> None:
-    settings = make_settings()
+    settings = make_settings(api={"key_secret": None})
     with pytest.raises(KeySecretMissing, match="LINEAGEHOUSE_API__KEY_SECRET"):
         KeyStore(connect(settings.clickhouse, database=None), settings)
