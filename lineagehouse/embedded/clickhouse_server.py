@@ -21,6 +21,7 @@ import email.policy
 import hmac
 import json
 import logging
+import os
 import re
 import signal
 import socket
@@ -412,18 +413,16 @@ class Engine:
             return data, summary
 
     def insert(self, req: QueryRequest, prefix: str, fmt: str, data: Iterator[bytes]) -> dict:
-        """Spool an INSERT's data to a file, then `INSERT ... FROM INFILE` it.
+        """Spool an INSERT's data, then `INSERT ... FROM INFILE` it.
 
         chDB's streaming `send_insert` reports success even when the table refuses the
         rows (e.g. "too many partitions for single INSERT block": nothing is stored, yet
         rows_written is returned), so it must not be used: a client would lose data
-        silently. `FROM INFILE` runs as an ordinary query and raises every error, at the
-        same speed (measured: 1M rows in ~25 ms either way).
+        silently. `FROM INFILE` runs as an ordinary query and raises every error. The
+        spool is an in-memory file (memfd) where Linux has one, so no disk is involved.
         """
         self.check_statement_limits(req.statement)
-        spool_dir = self.data_dir / "tmp"
-        spool_dir.mkdir(exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=spool_dir, suffix=".insert") as spool:
+        with self._spool() as (spool, path):
             try:
                 for chunk in data:
                     spool.write(chunk)
@@ -433,7 +432,7 @@ class Engine:
             except Exception as exc:
                 raise error_from_chdb(exc) from exc
             head, settings = _split_settings(prefix)
-            sql = f"{head} FROM INFILE {quote_literal(spool.name)} {settings} FORMAT {fmt}"
+            sql = f"{head} FROM INFILE {quote_literal(path)} {settings} FORMAT {fmt}"
             with self.checkout(req) as conn:
                 try:
                     result = conn.raw.query(sql, "CSV")
@@ -444,6 +443,19 @@ class Engine:
                     written_bytes=result.bytes_written(),
                     elapsed_s=result.elapsed(),
                 )
+
+    @contextlib.contextmanager
+    def _spool(self) -> Iterator[tuple[Any, str]]:
+        """A writable binary file and a path chDB (in this process) can read it by."""
+        if hasattr(os, "memfd_create"):
+            fd = os.memfd_create("lineagehouse-insert")
+            with os.fdopen(fd, "wb") as handle:
+                yield handle, f"/proc/self/fd/{fd}"
+            return
+        spool_dir = self.data_dir / "tmp"
+        spool_dir.mkdir(exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=spool_dir, suffix=".insert") as handle:
+            yield handle, handle.name
 
     @staticmethod
     def _after(conn: _Conn, st: Statement) -> None:
