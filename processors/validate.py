@@ -232,6 +232,18 @@ def _key_path(key: str) -> str:
 _Group = tuple[Path_, dict, bool, str]
 
 
+def _event_time_problem(event: dict) -> _Found | None:
+    """An eventTime string Python cannot parse makes the event unusable (the schema's
+    `format: date-time` alone is only a warning)."""
+    event_time = event.get("eventTime")
+    if type(event_time) is str:
+        try:
+            datetime.fromisoformat(event_time)
+        except ValueError:
+            return (("eventTime",), _short(f"{event_time!r} is not an ISO 8601 date-time"))
+    return None
+
+
 def _facet_groups(event: dict, kind: str) -> list[_Group]:
     """(path, facets, deletable, place) of each non-empty facets object the core defines."""
     groups: list[_Group] = []
@@ -338,14 +350,7 @@ class EventValidator:
         ):
             # The common case in short: a clean envelope, the facets part known.
             entry = self._event_entry(event, kind)
-            if entry is not None:
-                event_time = event.get("eventTime")
-                if type(event_time) is str:
-                    try:
-                        datetime.fromisoformat(event_time)
-                    except ValueError:
-                        entry = None
-            if entry is not None:
+            if entry is not None and _event_time_problem(event) is None:
                 return _verdict(event, entry[3], entry[4], kind, core_version, entry[2])
 
         errors: list[_Found] = []
@@ -366,14 +371,9 @@ class EventValidator:
                     "requires exactly one; send 'dataset' or 'job', not both",
                 )
             )
-        event_time = event.get("eventTime")
-        if type(event_time) is str:
-            try:
-                datetime.fromisoformat(event_time)
-            except ValueError:
-                errors.append(
-                    (("eventTime",), _short(f"{event_time!r} is not an ISO 8601 date-time"))
-                )
+        time_problem = _event_time_problem(event)
+        if time_problem is not None:
+            errors.append(time_problem)
 
         if not errors and not warnings:
             return Verdict(event, (), (), kind, core_version, tuple(custom))

@@ -71,6 +71,15 @@ log = logging.getLogger("lineagehouse.clickhouse")
 _SETTINGS_CLAUSE = re.compile(r"\sSETTINGS\s", re.IGNORECASE)
 
 
+def _pull(stream: Iterator[bytes], head: bytearray) -> bool:
+    """Append the next chunk of `stream` to `head`; False when the stream is exhausted."""
+    chunk = next(stream, None)
+    if chunk is None:
+        return False
+    head += chunk
+    return True
+
+
 def _split_settings(prefix: str) -> tuple[str, str]:
     """'INSERT INTO t (a) SETTINGS x=1' -> ('INSERT INTO t (a)', 'SETTINGS x=1')."""
     match = _SETTINGS_CLAUSE.search(prefix)
@@ -782,11 +791,7 @@ class _Handler(BaseHTTPRequestHandler):
         exhausted = False
         while True:
             if not exhausted and len(head) < HEAD_BYTES:
-                chunk = next(stream, None)
-                if chunk is None:
-                    exhausted = True
-                else:
-                    head += chunk
+                exhausted = not _pull(stream, head)
                 continue
             st = analyze(head.decode("latin-1"), complete=exhausted)
             if st.insert_format is not None:
@@ -803,11 +808,7 @@ class _Handler(BaseHTTPRequestHandler):
             if st.needs_more and not exhausted:
                 if len(head) > MAX_QUERY_BYTES:
                     raise ClickHouseError(SYNTAX_ERROR, "Query is too large")
-                chunk = next(stream, None)
-                if chunk is None:
-                    exhausted = True
-                else:
-                    head += chunk
+                exhausted = not _pull(stream, head)
                 continue
             break
         for chunk in stream:
