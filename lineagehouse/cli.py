@@ -102,11 +102,22 @@ def migrate(
 
 
 @app.command()
-def worker() -> None:
+def worker(
+    stage: Annotated[
+        str,
+        typer.Option(
+            help="all: both stages in this process; processor: events -> derived topics; "
+            "sink: derived topics -> ClickHouse (scale each on its own)"
+        ),
+    ] = "all",
+) -> None:
     """Run the processor and sink: consume openlineage.events, write to ClickHouse."""
     from lineagehouse.processors.app import run_worker
 
-    run_worker(_settings())
+    if stage not in ("all", "processor", "sink"):
+        typer.echo(f"--stage {stage!r}: use all, processor or sink", err=True)
+        raise typer.Exit(2)
+    run_worker(_settings(), stage)  # type: ignore[arg-type]
 
 
 @app.command()

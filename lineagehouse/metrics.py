@@ -56,3 +56,15 @@ GATEWAY_DEAD_LETTER_FAILURES = Counter(
     "Dead letters the HTTP gateway could not record, by destination",
     ["destination"],
 )
+
+DERIVED_ROWS = Counter(
+    "lineagehouse_derived_rows_total", "Records produced to the derived topics, by kind", ["kind"]
+)
+PROCESSOR_BATCH_SECONDS = Histogram(
+    "lineagehouse_processor_batch_seconds",
+    "Time to validate, derive and produce one batch (broker acks included)",
+)
+SINK_COMMITTED_MESSAGES = Counter(
+    "lineagehouse_sink_committed_messages_total",
+    "Derived-topic messages whose rows ClickHouse acknowledged and whose offsets were committed",
+)

@@ -78,6 +78,13 @@ class TopicSettings(_Section):
     events_partitions: int = Field(6, ge=1)
     dlq_partitions: int = Field(1, ge=1)
     replication_factor: int = Field(1, ge=1)
+    derived_prefix: str | None = Field(
+        None, description="prefix of the derived record topics [default: <events>.derived]"
+    )
+
+    def derived(self, kind: str) -> str:
+        """The topic of one derived record kind, e.g. `openlineage.events.derived.runs`."""
+        return f"{self.derived_prefix or self.events + '.derived'}.{kind}"
 
 
 class ClickHouseSettings(_Section):
@@ -114,10 +121,35 @@ class EmbeddedClickHouseSettings(_Section):
     max_execution_time_s: float = Field(120.0, ge=0)
 
 
+FAULT_POINTS = (
+    "processor.after_consume",
+    "processor.after_produce",
+    "processor.after_commit",
+    "sink.after_consume",
+    "sink.mid_insert",
+    "sink.after_insert",
+    "sink.after_commit",
+)
+
+
 class WorkerSettings(_Section):
-    group_id: str = "lineagehouse-worker"
-    batch_size: int = Field(2000, ge=1)
-    batch_timeout_s: float = Field(0.5, gt=0)
+    group_id: str = Field("lineagehouse-worker", description="consumer group of the processor")
+    batch_size: int = Field(2000, ge=1, description="events the processor takes at once")
+    batch_timeout_s: float = Field(0.5, gt=0, description="max wait to fill a processor batch")
+    sink_group_id: str = Field("lineagehouse-sink", description="consumer group of the sink")
+    sink_batch_rows: int = Field(
+        100_000, ge=1, description="the sink inserts once this many rows are buffered"
+    )
+    sink_flush_interval_s: float = Field(
+        0.5, gt=0, description="... or once its oldest buffered row is this old"
+    )
+    derived_message_bytes: int = Field(
+        900_000, ge=1024, description="largest Avro message on a derived topic (split above)"
+    )
+    fault_point: Literal[FAULT_POINTS] | None = Field(  # type: ignore[valid-type]
+        None, description="TESTS ONLY: the worker kills itself at this commit-protocol step"
+    )
+    fault_after: int = Field(1, ge=1, description="TESTS ONLY: ... the Nth time it gets there")
     insert_retry_max_backoff_s: float = Field(10.0, gt=0)
     shutdown_grace_s: float = Field(15.0, gt=0, description="time to finish a batch on stop")
     web_host: str = "0.0.0.0"
@@ -149,6 +181,11 @@ class IngestSettings(_Section):
         default_factory=list, description="directories of JSON Schemas for custom facets"
     )
     max_reasons: int = Field(20, ge=1, description="reasons kept per dead-lettered event")
+    max_facet_bytes: int = Field(
+        256 * 1024,
+        ge=1024,
+        description="larger facets are summarised in `facets` (events_raw keeps them whole)",
+    )
 
 
 class Settings(BaseSettings):

@@ -13,13 +13,18 @@ log = logging.getLogger("lineagehouse.topics")
 
 
 def ensure_topics(settings: Settings, timeout_s: float = 30.0) -> list[str]:
-    """Create the events and DLQ topics if missing; returns the names created now."""
+    """Create the events, DLQ and derived-record topics if missing; returns the names
+    created now. Derived topics get the events topic's partition count: the processor
+    writes each input partition's records to the same partition number."""
+    from lineagehouse.processors.records import KIND_NAMES
+
     topics = settings.topics
     admin = AdminClient(settings.kafka.confluent_config())
     wanted = {
         topics.events: topics.events_partitions,
         topics.dlq: topics.dlq_partitions,
     }
+    wanted.update({topics.derived(kind): topics.events_partitions for kind in KIND_NAMES})
     existing = admin.list_topics(timeout=timeout_s).topics
     missing = [
         NewTopic(name, num_partitions=parts, replication_factor=topics.replication_factor)

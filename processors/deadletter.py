@@ -15,7 +15,8 @@ from typing import Any
 
 import orjson
 
-from lineagehouse.processors.events import Source
+from lineagehouse.processors.events import Source, epoch_ms
+from lineagehouse.processors.records import DeadLetterRow
 from lineagehouse.processors.validate import Problem
 
 DEAD_LETTERS_COLUMNS = (
@@ -85,6 +86,24 @@ class DeadLetter:
         if self.is_reference(max_bytes):
             headers.append(("lineagehouse.value_bytes", str(len(self.value)).encode()))
         return headers
+
+    def record(self) -> DeadLetterRow:
+        """The `dead_letters` record that travels to the sink (times in epoch ms)."""
+        return DeadLetterRow(
+            str(self.id),
+            str(self.event_id) if self.event_id else None,
+            self.origin,
+            [p.path for p in self.problems],
+            [p.message for p in self.problems],
+            self.total_problems,
+            self.key or b"",
+            self.value,
+            len(self.value),
+            self.source.topic,
+            self.source.partition,
+            self.source.offset,
+            epoch_ms(self.at),
+        )
 
     def row(self) -> list[Any]:
         """The `dead_letters` row, columns in DEAD_LETTERS_COLUMNS order."""

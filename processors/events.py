@@ -8,33 +8,16 @@ from __future__ import annotations
 import hashlib
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import orjson
 
-EVENTS_RAW_COLUMNS = (
-    "event_id",
-    "event_time",
-    "event_kind",
-    "event_type",
-    "run_id",
-    "job_namespace",
-    "job_name",
-    "dataset_namespace",
-    "dataset_name",
-    "producer",
-    "schema_url",
-    "payload",
-    "source_topic",
-    "source_partition",
-    "source_offset",
-    "source_key",
-    "ingested_at",
-    "warnings",
-    "custom_facets",
-    "core_version",
-)
+from lineagehouse.processors.records import RawEvent
+
+EVENTS_RAW_COLUMNS = RawEvent._fields
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MS = timedelta(milliseconds=1)
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,6 +46,11 @@ def parse_time(value: Any) -> datetime:
     return parsed.astimezone(UTC)
 
 
+def epoch_ms(value: datetime) -> int:
+    """Milliseconds since the epoch of an aware datetime (exact, no float rounding)."""
+    return (value - _EPOCH) // _MS
+
+
 def _str(obj: Any, *path: str) -> str:
     for part in path:
         if not isinstance(obj, dict):
@@ -89,12 +77,13 @@ def raw_row(
     warnings: list[str] | tuple[str, ...] = (),
     custom_facets: list[str] | tuple[str, ...] = (),
     core_version: str | None = None,
-) -> list[Any]:
-    """The `events_raw` row of an accepted event (columns in EVENTS_RAW_COLUMNS order)."""
+    identity: uuid.UUID | None = None,
+) -> RawEvent:
+    """The `events_raw` record of an accepted event (times in epoch milliseconds)."""
     kind = event_kind(event)
-    return [
-        event_id(event),
-        parse_time(event.get("eventTime")),
+    return RawEvent(
+        str(identity or event_id(event)),
+        epoch_ms(parse_time(event.get("eventTime"))),
         kind,
         _str(event, "eventType") if kind == "run" else "",
         _str(event, "run", "runId"),
@@ -109,8 +98,8 @@ def raw_row(
         source.partition,
         source.offset,
         (source.key or b"").decode("utf-8", "replace"),
-        ingested_at,
+        epoch_ms(ingested_at),
         list(warnings),
         list(custom_facets),
         core_version or "",
-    ]
+    )

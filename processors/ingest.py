@@ -1,6 +1,7 @@
-"""Pure: one consumed message -> an `events_raw` row, or a dead letter with every reason.
+"""Pure: one consumed message -> its records, or a dead letter with every reason.
 
-The single rule shared by the worker; imports nothing from faust, Kafka or ClickHouse.
+The single rule shared by the worker and the replay; imports nothing from faust, Kafka or
+ClickHouse.
 """
 
 from __future__ import annotations
@@ -12,8 +13,10 @@ from typing import Any
 import orjson
 
 from lineagehouse.processors.deadletter import DeadLetter, dead_letter
+from lineagehouse.processors.derive import DEFAULT_MAX_FACET_BYTES, Records, derive
 from lineagehouse.processors.events import Source, event_id, raw_row
-from lineagehouse.processors.validate import EventValidator
+from lineagehouse.processors.records import RawEvent
+from lineagehouse.processors.validate import EventValidator, Problem
 
 
 def classify(
@@ -22,12 +25,46 @@ def classify(
     now: datetime,
     validator: EventValidator,
     max_reasons: int = 20,
-) -> list[Any] | DeadLetter:
-    """Validate `value`; the events_raw row if accepted, else its dead letter."""
+) -> RawEvent | DeadLetter:
+    """Validate `value`; the events_raw record if accepted, else its dead letter."""
+    return _judge(value or b"", source, now, validator, max_reasons)[0]
+
+
+def process_message(
+    value: bytes | None,
+    source: Source,
+    now: datetime,
+    validator: EventValidator,
+    out: Records,
+    max_reasons: int = 20,
+    max_facet_bytes: int = DEFAULT_MAX_FACET_BYTES,
+) -> DeadLetter | None:
+    """Append the records of one message to `out` (its raw event and everything derived
+    from it); a message that is not a valid event returns its dead letter instead."""
     value = value or b""
+    result, event = _judge(value, source, now, validator, max_reasons)
+    if isinstance(result, DeadLetter):
+        return result
+    derived: Records = {}
+    try:
+        derive(event, result.event_id, derived, result.custom_facets, max_facet_bytes)
+    except Exception as exc:  # a derivation bug must not lose the event: dead-letter it
+        problem = Problem("$", f"derivation failed ({type(exc).__name__}: {exc}); replay it")
+        return dead_letter(
+            value, source.key, (problem,), source, "kafka", now, max_reasons, event_id(event)
+        )
+    out.setdefault("events_raw", []).append(result)
+    for kind, rows in derived.items():
+        out.setdefault(kind, []).extend(rows)
+    return None
+
+
+def _judge(
+    value: bytes, source: Source, now: datetime, validator: EventValidator, max_reasons: int
+) -> tuple[RawEvent | DeadLetter, Any]:
     verdict = validator.validate(value)
     if not verdict.accepted or verdict.event is None:
-        return dead_letter(
+        letter = dead_letter(
             value,
             source.key,
             verdict.errors,
@@ -37,7 +74,8 @@ def classify(
             max_reasons,
             event_id=_identity(verdict.event, value),
         )
-    return raw_row(
+        return letter, None
+    raw = raw_row(
         verdict.event,
         value,
         source,
@@ -46,6 +84,7 @@ def classify(
         custom_facets=verdict.custom_facets,
         core_version=verdict.core_version,
     )
+    return raw, verdict.event
 
 
 def _identity(event: Any, value: bytes) -> uuid.UUID | None:

@@ -1,0 +1,171 @@
+"""The processor stage: `openlineage.events` -> derived topics (Avro) and the DLQ.
+
+Commit protocol of this stage (at-least-once in; see ARCHITECTURE.md for the whole):
+
+1. Consume a batch from the events topic (confluent-kafka, manual commits).
+2. Validate and derive, per input partition (`ingest.process_message`, pure): every
+   accepted message gives its raw event and derived records; every other message a dead
+   letter with all its reasons.
+3. Produce the dead letters to the DLQ topic, and per input partition and record kind one
+   or a few Avro messages (`avro.encode`) to the kind's topic, on the same partition
+   number; wait until the broker acknowledged every one. On a delivery failure, produce
+   the whole batch again (duplicates are harmless downstream).
+4. Commit the batch's offsets.
+
+A crash before 4 replays the batch: the same records are produced again, and the sink's
+tables collapse the copies.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from datetime import UTC, datetime
+
+from confluent_kafka import Message
+
+from lineagehouse import metrics
+from lineagehouse.processors.avro import SCHEMA_HEADER, encode, schema_tag
+from lineagehouse.processors.deadletter import DeadLetter
+from lineagehouse.processors.derive import Records
+from lineagehouse.processors.events import Source
+from lineagehouse.processors.faults import Faults
+from lineagehouse.processors.ingest import process_message
+from lineagehouse.processors.kafka import (
+    Sender,
+    acked_producer,
+    batch_consumer,
+    commit,
+    next_offsets,
+    usable,
+)
+from lineagehouse.processors.validate import EventValidator
+from lineagehouse.settings import Settings
+
+log = logging.getLogger("lineagehouse.processor")
+
+
+def derive_batch(
+    messages: list[Message], validator: EventValidator, settings: Settings, now: datetime
+) -> tuple[dict[int, Records], list[DeadLetter]]:
+    """Records per input partition, and the dead letters, of a batch of messages."""
+    by_partition: dict[int, Records] = {}
+    dead: list[DeadLetter] = []
+    rules = settings.ingest
+    for msg in messages:
+        partition = msg.partition()
+        out = by_partition.get(partition)
+        if out is None:
+            out = by_partition[partition] = {}
+        source = Source(msg.topic(), partition, msg.offset(), msg.key())
+        letter = process_message(
+            msg.value(), source, now, validator, out, rules.max_reasons, rules.max_facet_bytes
+        )
+        if letter is not None:
+            dead.append(letter)
+    return by_partition, dead
+
+
+class ProcessorStage:
+    def __init__(self, settings: Settings, faults: Faults | None = None) -> None:
+        self.settings = settings
+        worker = settings.worker
+        self.faults = faults or Faults(worker.fault_point, worker.fault_after)
+        self.validator = EventValidator(
+            settings.ingest.max_event_bytes, settings.ingest.extra_schema_dirs
+        )
+        limit = max(worker.derived_message_bytes, settings.ingest.max_event_bytes)
+        self.consumer = batch_consumer(settings, worker.group_id, settings.ingest.max_event_bytes)
+        self.sender = Sender(acked_producer(settings, limit))
+        self._partitions: dict[str, int] = {}
+
+    def run(self, stop: threading.Event) -> None:
+        worker = self.settings.worker
+        self.consumer.subscribe([self.settings.topics.events])
+        log.info("processor started", extra={"topic": self.settings.topics.events})
+        try:
+            while not stop.is_set():
+                batch = self.consumer.consume(worker.batch_size, worker.batch_timeout_s)
+                messages = usable(batch)
+                if not messages:
+                    continue
+                self.faults.reached("processor.after_consume")
+                self.process(messages)
+                self.faults.reached("processor.after_produce")
+                try:
+                    commit(self.consumer, next_offsets(messages))
+                except Exception as exc:  # the batch replays; tables absorb it
+                    log.warning("commit failed", extra={"error": str(exc)})
+                self.faults.reached("processor.after_commit")
+        finally:
+            self.consumer.close()
+            log.info("processor stopped")
+
+    def process(self, messages: list[Message]) -> None:
+        """Derive and produce one batch; returns once the broker acknowledged all of it."""
+        started = time.perf_counter()
+        by_partition, dead = derive_batch(
+            messages, self.validator, self.settings, datetime.now(UTC)
+        )
+        metrics.EVENTS_CONSUMED.inc(len(messages))
+        for letter in dead:
+            metrics.EVENTS_REJECTED.labels(origin=letter.origin).inc()
+            log.warning(
+                "event dead-lettered",
+                extra={
+                    "topic": letter.source.topic,
+                    "partition": letter.source.partition,
+                    "offset": letter.source.offset,
+                    "dead_letter_id": str(letter.id),
+                    "reasons": [f"{p.path}: {p.message}" for p in letter.problems[:3]],
+                    "reason_count": letter.total_problems,
+                },
+            )
+            by_partition.setdefault(letter.source.partition, {}).setdefault(
+                "dead_letters", []
+            ).append(letter.record())
+        backoff = 0.2
+        while True:
+            try:
+                self._produce(by_partition, dead)
+                break
+            except Exception as exc:  # broker trouble: produce the whole batch again
+                log.warning(
+                    "producing derived records failed; retrying",
+                    extra={"error": str(exc)[:300], "retry_in_s": backoff},
+                )
+                time.sleep(backoff)
+                backoff = min(backoff * 2, 10.0)
+        metrics.EVENTS_ACCEPTED.inc(len(messages) - len(dead))
+        metrics.PROCESSOR_BATCH_SECONDS.observe(time.perf_counter() - started)
+
+    def _produce(self, by_partition: dict[int, Records], dead: list[DeadLetter]) -> None:
+        topics = self.settings.topics
+        max_event = self.settings.ingest.max_event_bytes
+        limit = self.settings.worker.derived_message_bytes
+        for letter in dead:
+            self.sender.send(
+                topics.dlq,
+                letter.topic_value(max_event),
+                key=letter.key,
+                headers=letter.headers(max_event),
+            )
+        for input_partition, records in by_partition.items():
+            key = f"{topics.events}/{input_partition}".encode()
+            for kind, rows in records.items():
+                topic = topics.derived(kind)
+                partition = input_partition % self._partition_count(topic)
+                headers = [(SCHEMA_HEADER, schema_tag(kind).encode())]
+                for payload in encode(kind, rows, limit):
+                    self.sender.send(topic, payload, key, partition, headers)
+                metrics.DERIVED_ROWS.labels(kind=kind).inc(len(rows))
+        self.sender.wait()
+
+    def _partition_count(self, topic: str) -> int:
+        count = self._partitions.get(topic)
+        if count is None:
+            meta = self.sender.producer.list_topics(topic, timeout=10).topics.get(topic)
+            count = len(meta.partitions) if meta is not None and meta.partitions else 1
+            self._partitions[topic] = count
+        return count

@@ -1,0 +1,207 @@
+-- The lineage model derived from events (processors/derive.py, records.py).
+--
+-- Every table is an AggregatingMergeTree whose ORDER BY is exactly the record's identity,
+-- and whose other columns combine with min, max or a union only: a replayed or reordered
+-- event changes nothing, and two rows about one thing (a START and a COMPLETE) merge into
+-- the same result in any order. "Latest" values are max(Tuple(time, ..., value)): the
+-- greatest version wins, ties break on the following tuple elements. Read with FINAL (or
+-- the views below, which do).
+--
+-- Tables keyed by something other than one event are not partitioned by time (a run's
+-- events may fall in different months, and copies must meet in one partition).
+
+-- A run: state = max(Tuple(terminal, eventTime, event_id, state)), so the latest terminal
+-- event wins, START/RUNNING never override a terminal state, ties break by hash.
+CREATE TABLE IF NOT EXISTS {db}.runs {on_cluster}
+(
+    run_id                    String,
+    job_namespace             SimpleAggregateFunction(max, String),
+    job_name                  SimpleAggregateFunction(max, String),
+    state                     SimpleAggregateFunction(max, Tuple(terminal UInt8, time DateTime64(3, 'UTC'), event_id UUID, name String)),
+    started_at                SimpleAggregateFunction(min, Nullable(DateTime64(3, 'UTC'))) COMMENT 'eventTime of the START event',
+    first_event_time          SimpleAggregateFunction(min, DateTime64(3, 'UTC')),
+    last_event_time           SimpleAggregateFunction(max, DateTime64(3, 'UTC')),
+    nominal_start_time        SimpleAggregateFunction(max, Nullable(DateTime64(3, 'UTC'))),
+    nominal_end_time          SimpleAggregateFunction(max, Nullable(DateTime64(3, 'UTC'))),
+    parent_run_id             SimpleAggregateFunction(max, String),
+    parent_job_namespace      SimpleAggregateFunction(max, String),
+    parent_job_name           SimpleAggregateFunction(max, String),
+    root_run_id               SimpleAggregateFunction(max, String),
+    root_job_namespace        SimpleAggregateFunction(max, String),
+    root_job_name             SimpleAggregateFunction(max, String),
+    error_message             SimpleAggregateFunction(max, String),
+    error_language            SimpleAggregateFunction(max, String),
+    error_stacktrace          SimpleAggregateFunction(max, String) CODEC(ZSTD(3)),
+    processing_engine         SimpleAggregateFunction(max, String),
+    processing_engine_version SimpleAggregateFunction(max, String),
+    adapter_version           SimpleAggregateFunction(max, String),
+    integration               SimpleAggregateFunction(max, String),
+    processing_type           SimpleAggregateFunction(max, String),
+    job_type                  SimpleAggregateFunction(max, String),
+    producer                  SimpleAggregateFunction(max, String),
+    event_types               SimpleAggregateFunction(groupUniqArrayArray, Array(String))
+)
+ENGINE = {engine:AggregatingMergeTree()}
+ORDER BY run_id;
+
+CREATE TABLE IF NOT EXISTS {db}.jobs {on_cluster}
+(
+    namespace             String,
+    name                  String,
+    first_seen            SimpleAggregateFunction(min, DateTime64(3, 'UTC')),
+    last_seen             SimpleAggregateFunction(max, DateTime64(3, 'UTC')),
+    latest_run            SimpleAggregateFunction(max, Tuple(time DateTime64(3, 'UTC'), run_id String)),
+    integration           SimpleAggregateFunction(max, String),
+    processing_type       SimpleAggregateFunction(max, String),
+    job_type              SimpleAggregateFunction(max, String),
+    parent_job_namespace  SimpleAggregateFunction(max, String),
+    parent_job_name       SimpleAggregateFunction(max, String),
+    sql                   SimpleAggregateFunction(max, Tuple(time DateTime64(3, 'UTC'), query String)) CODEC(ZSTD(3)),
+    source_code           SimpleAggregateFunction(max, Tuple(time DateTime64(3, 'UTC'), json String)) CODEC(ZSTD(3)),
+    source_code_location  SimpleAggregateFunction(max, Tuple(time DateTime64(3, 'UTC'), url String)),
+    documentation         SimpleAggregateFunction(max, Tuple(time DateTime64(3, 'UTC'), description String)),
+    ownership             SimpleAggregateFunction(max, Tuple(time DateTime64(3, 'UTC'), json String)),
+    tags                  SimpleAggregateFunction(max, Tuple(time DateTime64(3, 'UTC'), json String))
+)
+ENGINE = {engine:AggregatingMergeTree()}
+ORDER BY (namespace, name);
+
+-- Datasets by the name they were sent under; dataset_key joins the names of one table
+-- (normalised name, or the catalog table its symlinks facet names).
+CREATE TABLE IF NOT EXISTS {db}.datasets {on_cluster}
+(
+    namespace            String,
+    name                 String,
+    dataset_key          SimpleAggregateFunction(max, String),
+    canonical_namespace  SimpleAggregateFunction(max, String),
+    canonical_name       SimpleAggregateFunction(max, String),
+    first_seen           SimpleAggregateFunction(min, DateTime64(3, 'UTC')),
+    last_seen            SimpleAggregateFunction(max, DateTime64(3, 'UTC')),
+    version              SimpleAggregateFunction(max, Tuple(time DateTime64(3, 'UTC'), id String)),
+    storage              SimpleAggregateFunction(max, Tuple(time DateTime64(3, 'UTC'), json String)),
+    datasource           SimpleAggregateFunction(max, Tuple(time DateTime64(3, 'UTC'), json String)),
+    symlinks             SimpleAggregateFunction(max, Tuple(time DateTime64(3, 'UTC'), json String)),
+    lifecycle            SimpleAggregateFunction(max, Tuple(time DateTime64(3, 'UTC'), state String)),
+    documentation        SimpleAggregateFunction(max, Tuple(time DateTime64(3, 'UTC'), description String)),
+    ownership            SimpleAggregateFunction(max, Tuple(time DateTime64(3, 'UTC'), json String))
+)
+ENGINE = {engine:AggregatingMergeTree()}
+ORDER BY (namespace, name);
+
+-- One row per schema (hash of field names and types) and version facet of a dataset.
+CREATE TABLE IF NOT EXISTS {db}.dataset_versions {on_cluster}
+(
+    namespace           String,
+    name                String,
+    version_id          String,
+    schema_hash         SimpleAggregateFunction(max, String),
+    dataset_version     SimpleAggregateFunction(max, String),
+    field_names         SimpleAggregateFunction(max, Array(String)),
+    field_types         SimpleAggregateFunction(max, Array(String)),
+    field_descriptions  SimpleAggregateFunction(max, Array(String)),
+    fields_json         SimpleAggregateFunction(max, String) CODEC(ZSTD(3)),
+    first               SimpleAggregateFunction(min, Tuple(time DateTime64(3, 'UTC'), run_id String)),
+    last                SimpleAggregateFunction(max, Tuple(time DateTime64(3, 'UTC'), run_id String))
+)
+ENGINE = {engine:AggregatingMergeTree()}
+ORDER BY (namespace, name, version_id);
+
+-- A run's inputs and outputs: lineage at time T is a filter on first_seen/last_seen.
+CREATE TABLE IF NOT EXISTS {db}.io_edges {on_cluster}
+(
+    job_namespace  String,
+    job_name       String,
+    run_id         String COMMENT 'empty for lineage a JobEvent declares',
+    direction      LowCardinality(String) COMMENT 'input or output',
+    namespace      String,
+    name           String,
+    dataset_key    SimpleAggregateFunction(max, String),
+    version_id     SimpleAggregateFunction(max, String),
+    first_seen     SimpleAggregateFunction(min, DateTime64(3, 'UTC')),
+    last_seen      SimpleAggregateFunction(max, DateTime64(3, 'UTC')),
+    row_count      SimpleAggregateFunction(max, Nullable(UInt64)),
+    byte_count     SimpleAggregateFunction(max, Nullable(UInt64)),
+    file_count     SimpleAggregateFunction(max, Nullable(UInt64))
+)
+ENGINE = {engine:AggregatingMergeTree()}
+ORDER BY (job_namespace, job_name, run_id, direction, namespace, name);
+
+CREATE TABLE IF NOT EXISTS {db}.column_edges {on_cluster}
+(
+    output_namespace        String,
+    output_name             String,
+    output_field            String COMMENT 'empty: the whole output dataset depends on the input field',
+    input_namespace         String,
+    input_name              String,
+    input_field             String,
+    run_id                  String,
+    transformation_type     LowCardinality(String) COMMENT 'DIRECT, INDIRECT or empty',
+    transformation_subtype  LowCardinality(String),
+    output_dataset_key      SimpleAggregateFunction(max, String),
+    input_dataset_key       SimpleAggregateFunction(max, String),
+    job_namespace           SimpleAggregateFunction(max, String),
+    job_name                SimpleAggregateFunction(max, String),
+    description             SimpleAggregateFunction(max, String),
+    masking                 SimpleAggregateFunction(max, UInt8),
+    first_seen              SimpleAggregateFunction(min, DateTime64(3, 'UTC')),
+    last_seen               SimpleAggregateFunction(max, DateTime64(3, 'UTC'))
+)
+ENGINE = {engine:AggregatingMergeTree()}
+ORDER BY (output_namespace, output_name, output_field, input_namespace, input_name, input_field,
+          run_id, transformation_type, transformation_subtype);
+
+-- Every facet of every event, as sent (or summarised when over the size limit; the whole
+-- event stays in events_raw). One event's facets: its identity is the event's.
+CREATE TABLE IF NOT EXISTS {db}.facets {on_cluster}
+(
+    event_id          UUID,
+    event_time        DateTime64(3, 'UTC'),
+    run_id            String,
+    job_namespace     String,
+    job_name          String,
+    entity_kind       LowCardinality(String) COMMENT 'run, job, dataset, input or output',
+    entity_namespace  String,
+    entity_name       String,
+    facet_group       LowCardinality(String) COMMENT 'facets, inputFacets or outputFacets',
+    facet_name        LowCardinality(String),
+    standard          UInt8 COMMENT '1: validated against an OpenLineage spec schema',
+    schema_url        LowCardinality(String),
+    producer          LowCardinality(String),
+    value             String CODEC(ZSTD(3)),
+    value_bytes       UInt32,
+    truncated         UInt8 COMMENT '1: value is a summary; the facet is in events_raw'
+)
+ENGINE = {engine:ReplacingMergeTree()}
+PARTITION BY toYYYYMM(event_time)
+ORDER BY (run_id, entity_kind, entity_namespace, entity_name, facet_group, facet_name, event_id);
+
+CREATE TABLE IF NOT EXISTS {db}.dataset_aliases {on_cluster}
+(
+    namespace        String,
+    name             String,
+    alias_namespace  String,
+    alias_name       String,
+    alias_type       LowCardinality(String),
+    dataset_key      SimpleAggregateFunction(max, String),
+    alias_key        SimpleAggregateFunction(max, String),
+    first_seen       SimpleAggregateFunction(min, DateTime64(3, 'UTC')),
+    last_seen        SimpleAggregateFunction(max, DateTime64(3, 'UTC'))
+)
+ENGINE = {engine:AggregatingMergeTree()}
+ORDER BY (namespace, name, alias_namespace, alias_name, alias_type);
+
+-- Final states, for people and dashboards.
+CREATE VIEW IF NOT EXISTS {db}.run_states {on_cluster} AS
+SELECT
+    run_id, job_namespace, job_name,
+    state.name AS state,
+    ifNull(started_at, first_event_time) AS started_at,
+    if(state.terminal = 1, state.time, NULL) AS ended_at,
+    if(state.terminal = 1, dateDiff('millisecond', ifNull(started_at, first_event_time), state.time), NULL) AS duration_ms,
+    nominal_start_time, nominal_end_time,
+    parent_run_id, parent_job_namespace, parent_job_name,
+    root_run_id, root_job_namespace, root_job_name,
+    error_message, processing_engine, processing_engine_version,
+    integration, processing_type, job_type, event_types,
+    first_event_time, last_event_time
+FROM {db}.runs FINAL;
