@@ -1,8 +1,10 @@
 """Has the worker consumed everything the broker holds? (Used by `up` before it stops.)
 
-The embedded broker's high watermark can lag the real end of a partition (Tansu reports
-the base offset of the last record batch + 1), so "drained" is decided by trying to read
-at the worker group's committed offset, never by comparing with the high watermark.
+Two consumer groups must be at the end: the processor's on `openlineage.events` and the
+sink's on every derived topic. The embedded broker's high watermark can lag the real end
+of a partition (Tansu reports the base offset of the last record batch + 1), so
+"drained" is decided by trying to read at each group's committed offset, never by
+comparing with the high watermark.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import uuid
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
 
+from lineagehouse.processors.records import KIND_NAMES
 from lineagehouse.settings import Settings
 
 
@@ -26,39 +29,59 @@ def _consumer(settings: Settings, group: str) -> Consumer:
     )
 
 
-def pending_partitions(settings: Settings, probe: Consumer, group: Consumer) -> list[int]:
-    """Partitions of the events topic with messages at or after the committed offset."""
-    topic = settings.topics.events
-    meta = probe.list_topics(topic, timeout=10).topics.get(topic)
-    if meta is None or meta.error is not None:
-        return []
-    committed = group.committed(
-        [TopicPartition(topic, p) for p in sorted(meta.partitions)], timeout=10
-    )
-    probe.assign(
-        [
+def watched(settings: Settings) -> list[tuple[str, str]]:
+    """(topic, consumer group) pairs that must be fully consumed."""
+    topics, worker = settings.topics, settings.worker
+    pairs = [(topics.events, worker.group_id)]
+    pairs += [(topics.derived(kind), worker.sink_group_id) for kind in KIND_NAMES]
+    return pairs
+
+
+def pending_partitions(
+    settings: Settings, probe: Consumer, groups: dict[str, Consumer]
+) -> list[str]:
+    """`topic/partition` of every watched partition with messages at or after the
+    committed offset of its group."""
+    assignment = []
+    for topic, group in watched(settings):
+        meta = probe.list_topics(topic, timeout=10).topics.get(topic)
+        if meta is None or meta.error is not None:
+            continue
+        committed = groups[group].committed(
+            [TopicPartition(topic, p) for p in sorted(meta.partitions)], timeout=10
+        )
+        assignment += [
             TopicPartition(topic, tp.partition, tp.offset if tp.offset >= 0 else OFFSET_BEGINNING)
             for tp in committed
         ]
-    )
+    if not assignment:
+        return []
+    probe.assign(assignment)
+    found: set[str] = set()
     try:
-        messages = probe.consume(len(committed), timeout=1.5)
+        deadline = time.monotonic() + 1.5
+        while time.monotonic() < deadline:
+            for msg in probe.consume(len(assignment), timeout=0.3):
+                if msg.error() is None:
+                    found.add(f"{msg.topic()}/{msg.partition()}")
     finally:
         probe.unassign()
-    return sorted({m.partition() for m in messages if m.error() is None})
+    return sorted(found)
 
 
-def wait_until_drained(settings: Settings, timeout_s: float) -> list[int]:
-    """Block until no partition has unconsumed messages; returns those still pending."""
+def wait_until_drained(settings: Settings, timeout_s: float) -> list[str]:
+    """Block until no watched partition has unconsumed messages; returns those pending."""
     probe = _consumer(settings, f"lineagehouse-drain-probe-{uuid.uuid4().hex[:8]}")
-    group = _consumer(settings, settings.worker.group_id)
+    group_ids = {group for _, group in watched(settings)}
+    groups = {group: _consumer(settings, group) for group in group_ids}
     try:
         deadline = time.monotonic() + timeout_s
         while True:
-            pending = pending_partitions(settings, probe, group)
+            pending = pending_partitions(settings, probe, groups)
             if not pending or time.monotonic() >= deadline:
                 return pending
             time.sleep(0.5)
     finally:
         probe.close()
-        group.close()
+        for consumer in groups.values():
+            consumer.close()

@@ -189,7 +189,7 @@ def run_up(settings: Settings, kafka_port: int = 9092, clickhouse_port: int = 81
     try:
         pending = wait_until_drained(settings, settings.worker.drain_timeout_s)
     except Exception as exc:  # the broker may already be gone
-        pending = [-1]
+        pending = ["(unknown: the broker did not answer)"]
         log.warning("could not check the drain", extra={"error": str(exc)})
     if pending:
         print(

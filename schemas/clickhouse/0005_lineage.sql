@@ -17,7 +17,7 @@ CREATE TABLE IF NOT EXISTS {db}.runs {on_cluster}
     run_id                    String,
     job_namespace             SimpleAggregateFunction(max, String),
     job_name                  SimpleAggregateFunction(max, String),
-    state                     SimpleAggregateFunction(max, Tuple(terminal UInt8, time DateTime64(3, 'UTC'), event_id UUID, name String)),
+    state                     SimpleAggregateFunction(max, Tuple(terminal UInt8, time DateTime64(3, 'UTC'), event_id String, name String)),
     started_at                SimpleAggregateFunction(min, Nullable(DateTime64(3, 'UTC'))) COMMENT 'eventTime of the START event',
     first_event_time          SimpleAggregateFunction(min, DateTime64(3, 'UTC')),
     last_event_time           SimpleAggregateFunction(max, DateTime64(3, 'UTC')),
@@ -190,18 +190,22 @@ CREATE TABLE IF NOT EXISTS {db}.dataset_aliases {on_cluster}
 ENGINE = {engine:AggregatingMergeTree()}
 ORDER BY (namespace, name, alias_namespace, alias_name, alias_type);
 
--- Final states, for people and dashboards.
+-- Final states, for people and dashboards. Tuple parts are read after FINAL has merged
+-- the rows (in a subquery): a subcolumn read such as `state.name` straight on a FINAL
+-- table skips the merge and returns one unmerged row's part (seen on ClickHouse 26.9).
 CREATE VIEW IF NOT EXISTS {db}.run_states {on_cluster} AS
 SELECT
     run_id, job_namespace, job_name,
-    state.name AS state,
-    ifNull(started_at, first_event_time) AS started_at,
-    if(state.terminal = 1, state.time, NULL) AS ended_at,
-    if(state.terminal = 1, dateDiff('millisecond', ifNull(started_at, first_event_time), state.time), NULL) AS duration_ms,
+    tupleElement(state, 'name') AS state_name,
+    ifNull(started_at, first_event_time) AS started,
+    if(tupleElement(state, 'terminal') = 1, tupleElement(state, 'time'), NULL) AS ended_at,
+    if(tupleElement(state, 'terminal') = 1,
+       dateDiff('millisecond', ifNull(started_at, first_event_time), tupleElement(state, 'time')),
+       NULL) AS duration_ms,
     nominal_start_time, nominal_end_time,
     parent_run_id, parent_job_namespace, parent_job_name,
     root_run_id, root_job_namespace, root_job_name,
     error_message, processing_engine, processing_engine_version,
-    integration, processing_type, job_type, event_types,
+    integration, processing_type, job_type, arraySort(event_types) AS event_types,
     first_event_time, last_event_time
-FROM {db}.runs FINAL;
+FROM (SELECT * FROM {db}.runs FINAL);

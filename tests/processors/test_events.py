@@ -8,7 +8,13 @@ from datetime import UTC, datetime
 
 import orjson
 
-from lineagehouse.processors.events import EVENTS_RAW_COLUMNS, Source, event_id, raw_row
+from lineagehouse.processors.events import (
+    EVENTS_RAW_COLUMNS,
+    Source,
+    epoch_ms,
+    event_id,
+    raw_row,
+)
 from tests.conftest import CORPUS
 from tests.events import encode, run_event
 
@@ -46,8 +52,9 @@ def test_row_fields() -> None:
     event = run_event(7, job="etl.load", event_type="FAIL")
     event["eventTime"] = "2024-05-01T02:00:00.123456789+02:00"
     row = row_dict(encode(event))
-    assert isinstance(row["event_id"], uuid.UUID)
-    assert row["event_time"] == datetime(2024, 5, 1, 0, 0, 0, 123456, tzinfo=UTC)
+    assert uuid.UUID(row["event_id"]) == event_id(event)
+    # DateTime64(3): milliseconds since the epoch, truncated
+    assert row["event_time"] == epoch_ms(datetime(2024, 5, 1, 0, 0, 0, 123000, tzinfo=UTC))
     assert (row["event_kind"], row["event_type"]) == ("run", "FAIL")
     assert (row["job_namespace"], row["job_name"]) == ("tests", "etl.load")
     assert row["run_id"] == event["run"]["runId"]

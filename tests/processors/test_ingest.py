@@ -36,7 +36,7 @@ def test_valid_event_becomes_a_row(validator: EventValidator) -> None:
     row = classify(value, SRC, NOW, validator)
     assert not isinstance(row, DeadLetter), row
     named = dict(zip(EVENTS_RAW_COLUMNS, row, strict=True))
-    assert named["event_id"] == event_id(event)
+    assert named["event_id"] == str(event_id(event))
     assert named["core_version"] == "2-0-2"
     assert named["custom_facets"] == ["$.run.facets.my_vendor"]
     assert named["payload"] == value.decode()
