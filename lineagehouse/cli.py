@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -129,6 +130,42 @@ def api(
     from lineagehouse.api.server import run_api
 
     run_api(_settings(api__host=host, api__port=port))
+
+
+@app.command()
+def replay(
+    from_raw: Annotated[
+        bool, typer.Option("--from-raw", help="Derive the tables again from events_raw")
+    ] = False,
+    since: Annotated[
+        datetime | None,
+        typer.Option(help="Only events with eventTime at or after this (UTC if no offset)"),
+    ] = None,
+    truncate: Annotated[
+        bool,
+        typer.Option(help="Empty the derived tables first (a full rebuild; not with --since)"),
+    ] = False,
+) -> None:
+    """Rebuild runs, jobs, datasets, edges and facets from the stored raw events."""
+    from lineagehouse.replay import count_events, replay_from_raw
+
+    if not from_raw:
+        typer.echo("Nothing to do: say where to replay from (--from-raw).", err=True)
+        raise typer.Exit(2)
+    if truncate and since is not None:
+        typer.echo("--truncate rebuilds everything; drop --since or --truncate.", err=True)
+        raise typer.Exit(2)
+    settings = _settings()
+    if since is not None and since.tzinfo is None:
+        since = since.replace(tzinfo=UTC)
+    total = count_events(settings, since)
+    with typer.progressbar(length=total, label="Deriving events", file=sys.stderr) as bar:
+        result = replay_from_raw(settings, since, truncate, on_progress=bar.update)
+    written = ", ".join(f"{kind} {n:,}" for kind, n in result.rows.items() if n)
+    typer.echo(f"Replayed {result.events:,} events; rows written: {written or 'none'}")
+    if result.failed:
+        typer.echo(f"{result.failed:,} event(s) could not be derived; see the log.", err=True)
+        raise typer.Exit(1)
 
 
 @app.command()

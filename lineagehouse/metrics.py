@@ -60,6 +60,10 @@ GATEWAY_DEAD_LETTER_FAILURES = Counter(
 DERIVED_ROWS = Counter(
     "lineagehouse_derived_rows_total", "Records produced to the derived topics, by kind", ["kind"]
 )
+DERIVED_MESSAGES = Counter(
+    "lineagehouse_derived_messages_total",
+    "Avro messages the processor produced to the derived topics (acknowledged by the broker)",
+)
 PROCESSOR_BATCH_SECONDS = Histogram(
     "lineagehouse_processor_batch_seconds",
     "Time to validate, derive and produce one batch (broker acks included)",

@@ -144,6 +144,7 @@ class ProcessorStage:
         topics = self.settings.topics
         max_event = self.settings.ingest.max_event_bytes
         limit = self.settings.worker.derived_message_bytes
+        messages = 0
         for letter in dead:
             self.sender.send(
                 topics.dlq,
@@ -159,8 +160,12 @@ class ProcessorStage:
                 headers = [(SCHEMA_HEADER, schema_tag(kind).encode())]
                 for payload in encode(kind, rows, limit):
                     self.sender.send(topic, payload, key, partition, headers)
-                metrics.DERIVED_ROWS.labels(kind=kind).inc(len(rows))
+                    messages += 1
         self.sender.wait()
+        metrics.DERIVED_MESSAGES.inc(messages)
+        for records in by_partition.values():
+            for kind, rows in records.items():
+                metrics.DERIVED_ROWS.labels(kind=kind).inc(len(rows))
 
     def _partition_count(self, topic: str) -> int:
         count = self._partitions.get(topic)

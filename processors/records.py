@@ -250,17 +250,19 @@ class Kind(NamedTuple):
     row: type
 
 
+# Also the sink's insert order within one flush: runs last, so that a reader who sees a
+# run also sees its edges, datasets and facets.
 KINDS: tuple[Kind, ...] = (
     Kind("events_raw", RawEvent),
-    Kind("runs", Run),
+    Kind("dead_letters", DeadLetterRow),
     Kind("jobs", Job),
     Kind("datasets", Dataset),
     Kind("dataset_versions", DatasetVersion),
+    Kind("dataset_aliases", DatasetAlias),
     Kind("io_edges", IoEdge),
     Kind("column_edges", ColumnEdge),
     Kind("facets", Facet),
-    Kind("dataset_aliases", DatasetAlias),
-    Kind("dead_letters", DeadLetterRow),
+    Kind("runs", Run),
 )
 KIND_NAMES = tuple(kind.name for kind in KINDS)
 ROW_TYPES = {kind.name: kind.row for kind in KINDS}

@@ -30,7 +30,7 @@ from lineagehouse import metrics
 from lineagehouse.processors.avro import SCHEMA_HEADER, decode
 from lineagehouse.processors.faults import Faults
 from lineagehouse.processors.kafka import batch_consumer, commit, next_offsets, usable
-from lineagehouse.processors.records import KIND_NAMES, table_columns
+from lineagehouse.processors.records import KIND_NAMES, ROW_TYPES, table_columns
 from lineagehouse.settings import ClickHouseSettings, Settings
 from lineagehouse.store.client import connect, is_retryable
 
@@ -125,13 +125,21 @@ class ClickHouseSink:
             return
 
 
-class _Buffer:
+class TableBuffer:
     """Decoded columns of one table, appended message by message."""
 
     def __init__(self, kind: str) -> None:
+        self.kind = kind
         self.layout = table_columns(kind)
         self.fields: dict[str, list[Any]] = {}
         self.rows = 0
+
+    def add_rows(self, rows: list[tuple]) -> int:
+        """Append records (row tuples of the kind's record type)."""
+        if not rows:
+            return 0
+        names = ROW_TYPES[self.kind]._fields
+        return self.add(dict(zip(names, map(list, zip(*rows, strict=True)), strict=True)))
 
     def add(self, columns: dict[str, list[Any]]) -> int:
         count = len(next(iter(columns.values()))) if columns else 0
@@ -168,7 +176,7 @@ class SinkStage:
         worker = self.settings.worker
         self.consumer.subscribe(sorted(self.topics))
         log.info("sink started", extra={"topics": sorted(self.topics)})
-        buffers: dict[str, _Buffer] = {}
+        buffers: dict[str, TableBuffer] = {}
         consumed: list[Message] = []
         rows = 0
         oldest = 0.0
@@ -199,7 +207,7 @@ class SinkStage:
             self.consumer.close()
             log.info("sink stopped")
 
-    def _decode(self, messages: list[Message], buffers: dict[str, _Buffer]) -> int:
+    def _decode(self, messages: list[Message], buffers: dict[str, TableBuffer]) -> int:
         rows = 0
         for msg in messages:
             tag = dict(msg.headers() or ()).get(SCHEMA_HEADER)
@@ -216,14 +224,14 @@ class SinkStage:
                 continue
             buffer = buffers.get(kind)
             if buffer is None:
-                buffer = buffers[kind] = _Buffer(kind)
+                buffer = buffers[kind] = TableBuffer(kind)
             rows += buffer.add(decode(tag.decode(), msg.value()))
         return rows
 
     def _flush(
-        self, buffers: dict[str, _Buffer], consumed: list[Message], stop: threading.Event
+        self, buffers: dict[str, TableBuffer], consumed: list[Message], stop: threading.Event
     ) -> None:
-        # One insert per table, in KIND_NAMES order (raw events first).
+        # One insert per table, in KIND_NAMES order (raw events first, runs last).
         order = sorted(buffers, key=lambda kind: KIND_NAMES.index(kind))
         for index, kind in enumerate(order):
             self.sink.write_columns(
@@ -234,6 +242,7 @@ class SinkStage:
         self.faults.reached("sink.after_insert")
         try:
             commit(self.consumer, next_offsets(consumed))
+            metrics.SINK_COMMITTED_MESSAGES.inc(len(consumed))
         except Exception as exc:  # the messages replay; the tables absorb them
             log.warning("commit failed", extra={"error": str(exc)})
         self.faults.reached("sink.after_commit")

@@ -48,6 +48,17 @@ def settings_env(settings: Settings) -> dict[str, str]:
             "LINEAGEHOUSE_TOPICS__DLQ": settings.topics.dlq,
             "LINEAGEHOUSE_TOPICS__EVENTS_PARTITIONS": str(settings.topics.events_partitions),
             "LINEAGEHOUSE_WORKER__GROUP_ID": settings.worker.group_id,
+            "LINEAGEHOUSE_WORKER__SINK_GROUP_ID": settings.worker.sink_group_id,
+            "LINEAGEHOUSE_WORKER__BATCH_SIZE": str(settings.worker.batch_size),
+            "LINEAGEHOUSE_WORKER__BATCH_TIMEOUT_S": str(settings.worker.batch_timeout_s),
+            "LINEAGEHOUSE_WORKER__SINK_BATCH_ROWS": str(settings.worker.sink_batch_rows),
+            "LINEAGEHOUSE_WORKER__SINK_FLUSH_INTERVAL_S": str(
+                settings.worker.sink_flush_interval_s
+            ),
+            "LINEAGEHOUSE_WORKER__FAULT_AFTER": str(settings.worker.fault_after),
+            "LINEAGEHOUSE_WORKER__INSERT_RETRY_MAX_BACKOFF_S": str(
+                settings.worker.insert_retry_max_backoff_s
+            ),
             "LINEAGEHOUSE_WORKER__WEB_PORT": str(settings.worker.web_port),
             "LINEAGEHOUSE_WORKER__WEB_HOST": "127.0.0.1",
             "LINEAGEHOUSE_API__PORT": str(settings.api.port),
@@ -55,6 +66,8 @@ def settings_env(settings: Settings) -> dict[str, str]:
             "PYTHONUNBUFFERED": "1",
         }
     )
+    if settings.worker.fault_point:
+        env["LINEAGEHOUSE_WORKER__FAULT_POINT"] = settings.worker.fault_point
     if settings.api.key_secret is not None:
         env["LINEAGEHOUSE_API__KEY_SECRET"] = settings.api.key_secret.get_secret_value()
     return env
@@ -106,7 +119,13 @@ def make_settings(broker: str, clickhouse_url: str, tmp_path: Path) -> Callable[
                 "dlq": f"test.{tag}.events.dlq",
                 "events_partitions": 3,
             },
-            "worker": {"group_id": f"test-{tag}", "web_port": free_port(), "batch_timeout_s": 0.2},
+            "worker": {
+                "group_id": f"test-{tag}",
+                "sink_group_id": f"test-sink-{tag}",
+                "web_port": free_port(),
+                "batch_timeout_s": 0.2,
+                "sink_flush_interval_s": 0.3,
+            },
             "api": {"port": free_port(), "key_secret": TEST_KEY_SECRET},
         }
         for key, value in overrides.items():
@@ -159,10 +178,16 @@ def start_worker(tmp_path: Path) -> Iterator[Callable[[Settings], subprocess.Pop
     """Start `lineagehouse worker` subprocesses for a test (stopped at its end)."""
     procs: list[subprocess.Popen] = []
 
-    def start(settings: Settings) -> subprocess.Popen:
+    def start(settings: Settings, stage: str = "all") -> subprocess.Popen:
         log = open(tmp_path / f"worker-{len(procs)}.log", "wb")  # noqa: SIM115
+        env = settings_env(settings)
+        if stage == "sink":  # a process of its own next to the processor: its own port
+            env["LINEAGEHOUSE_WORKER__WEB_PORT"] = str(free_port())
         proc = subprocess.Popen(
-            lineagehouse_cmd("worker"), env=settings_env(settings), stdout=log, stderr=log
+            lineagehouse_cmd("worker", "--stage", stage),
+            env=env,
+            stdout=log,
+            stderr=log,
         )
         procs.append(proc)
         return proc

@@ -162,9 +162,21 @@ def file_transport_env(events_path: Path) -> dict[str, str]:
     }
 
 
-def kafka_transport_env(bootstrap_servers: str, topic: str) -> dict[str, str]:
-    """OpenLineage client settings for the Kafka transport (needs confluent-kafka)."""
-    producer_config = {"bootstrap.servers": bootstrap_servers, "acks": "all"}
+def kafka_transport_env(
+    bootstrap_servers: str, topic: str, message_timeout_ms: int = 5000
+) -> dict[str, str]:
+    """OpenLineage client settings for the Kafka transport (needs confluent-kafka).
+
+    The transport flushes after every event without a deadline, so librdkafka's
+    ``message.timeout.ms`` (default 300 s) bounds how long each event may block when the
+    broker is unreachable. A failed delivery is only logged: dbt-ol's exit code and its
+    "Emitted N events" line do not change, so check the topic.
+    """
+    producer_config = {
+        "bootstrap.servers": bootstrap_servers,
+        "acks": "all",
+        "message.timeout.ms": message_timeout_ms,
+    }
     return {
         "OPENLINEAGE__TRANSPORT__TYPE": "kafka",
         "OPENLINEAGE__TRANSPORT__TOPIC": topic,

@@ -20,7 +20,7 @@ from lineagehouse.processors.avro import decode, encode, schema_tag
 from lineagehouse.processors.derive import derive
 from lineagehouse.processors.events import event_id
 from lineagehouse.processors.records import KIND_NAMES
-from lineagehouse.processors.sink import ClickHouseSink, _Buffer
+from lineagehouse.processors.sink import ClickHouseSink, TableBuffer
 from lineagehouse.settings import Settings
 from lineagehouse.store.migrations import migrate
 from tests.events import BASE_TIME, facet, lineage_event
@@ -70,7 +70,7 @@ def write(sink: ClickHouseSink, db: str, batch: list[dict[str, Any]]) -> None:
     for event in batch:
         derive(event, str(event_id(event)), out)
     for kind, rows in out.items():
-        buffer = _Buffer(kind)
+        buffer = TableBuffer(kind)
         for message in encode(kind, rows, max_message_bytes=200_000):
             buffer.add(decode(schema_tag(kind), message))
         sink.write_columns(f"{db}.{kind}", buffer.table_columns())

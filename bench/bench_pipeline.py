@@ -1,0 +1,470 @@
+"""Benchmark: events/s end to end, Kafka -> `lineagehouse worker` -> every derived table.
+
+Run: python bench/bench_pipeline.py [--events N] [--stages all|split]
+
+Starts the embedded broker and ClickHouse server (as `up` does), pre-loads N events
+shaped like real ones (~4 KB: schemas, column lineage, statistics, quality metrics), and
+measures in the same run:
+
+  - reference 1: confluent-kafka reading the same messages, no work (the broker's pace);
+  - reference 2: a faust agent doing nothing with `take()` (faust's per-message cost);
+  - reference 3: the ClickHouse insert rate of the pipeline's own rows (sink adapter);
+  - the pipeline: from the first message the worker consumed until the sink committed
+    every derived message (every row queryable); then a check that the stored model holds
+    exactly the expected rows;
+  - latency: a second worker fed at half the measured peak; each sampled event's time
+    from produce until its run is queryable (runs are inserted last, after its edges and
+    facets), p50/p95.
+
+Prints a table and one JSON line at the end.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+import uuid
+from pathlib import Path
+from typing import Any
+
+import clickhouse_connect
+from confluent_kafka import Consumer, Producer
+
+from lineagehouse.embedded.broker import start_broker
+from lineagehouse.embedded.process import free_port, http_ok, stop_process, wait_until
+from lineagehouse.processors.derive import derive
+from lineagehouse.processors.events import event_id
+from lineagehouse.processors.sink import ClickHouseSink, TableBuffer
+from lineagehouse.settings import Settings, load_settings
+from lineagehouse.store.migrations import migrate
+from lineagehouse.topics import ensure_topics
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+from tests.events import encode, lineage_event, run_key  # noqa: E402
+from tests.model import expected_counts, stored_counts  # noqa: E402
+
+
+def progress(label: str, done: int, total: int) -> None:
+    width = 30
+    filled = width * min(done, total) // max(total, 1)
+    bar = "#" * filled + "." * (width - filled)
+    print(f"\r  {label:<34} [{bar}] {min(done, total):,}/{total:,}", end="", flush=True)
+    if done >= total:
+        print(flush=True)
+
+
+def bench_event(i: int) -> dict[str, Any]:
+    return lineage_event(i, job=f"job_{i % 300}", columns=4, rows=1000 + i)
+
+
+def make_settings(tmp: str, kafka: str, url: str, name: str, web_port: int) -> Settings:
+    return load_settings(
+        data_dir=tmp,
+        kafka={"bootstrap_servers": kafka},
+        clickhouse={"url": url, "database": name},
+        topics={"events": f"{name}.events", "dlq": f"{name}.dlq", "events_partitions": 6},
+        worker={"group_id": f"{name}-p", "sink_group_id": f"{name}-s", "web_port": web_port},
+    )
+
+
+def worker_env(settings: Settings) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LINEAGEHOUSE_")}
+    env.update(
+        {
+            "LINEAGEHOUSE_LOG_FORMAT": "text",
+            "LINEAGEHOUSE_LOG_LEVEL": "WARNING",
+            "LINEAGEHOUSE_DATA_DIR": str(settings.data_dir),
+            "LINEAGEHOUSE_KAFKA__BOOTSTRAP_SERVERS": settings.kafka.bootstrap_servers,
+            "LINEAGEHOUSE_CLICKHOUSE__URL": settings.clickhouse.url,
+            "LINEAGEHOUSE_CLICKHOUSE__DATABASE": settings.clickhouse.database,
+            "LINEAGEHOUSE_TOPICS__EVENTS": settings.topics.events,
+            "LINEAGEHOUSE_TOPICS__DLQ": settings.topics.dlq,
+            "LINEAGEHOUSE_WORKER__GROUP_ID": settings.worker.group_id,
+            "LINEAGEHOUSE_WORKER__SINK_GROUP_ID": settings.worker.sink_group_id,
+            "LINEAGEHOUSE_WORKER__WEB_PORT": str(settings.worker.web_port),
+            "LINEAGEHOUSE_WORKER__WEB_HOST": "127.0.0.1",
+        }
+    )
+    return env
+
+
+def metric(text: str, name: str) -> float:
+    total = 0.0
+    for line in text.splitlines():
+        if line.startswith(name) and not line.startswith("#"):
+            head = line.split(" ")[0]
+            if head == name or head.startswith(name + "{"):
+                total += float(line.rsplit(" ", 1)[1])
+    return total
+
+
+def scrape(ports: list[int]) -> str:
+    texts = []
+    for port in ports:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2) as r:
+                texts.append(r.read().decode())
+        except OSError:
+            pass
+    return "\n".join(texts)
+
+
+def peak_rss_mb(pid: int) -> float:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return 0.0
+
+
+def preload(settings: Settings, n: int) -> float:
+    producer = Producer(
+        {**settings.kafka.confluent_config(), "linger.ms": 20, "enable.idempotence": True}
+    )
+    started = time.perf_counter()
+    for i in range(n):
+        event = bench_event(i)
+        while True:
+            try:
+                producer.produce(settings.topics.events, encode(event), run_key(event))
+                break
+            except BufferError:
+                producer.poll(0.1)
+        producer.poll(0)
+        if i % 5000 == 0:
+            progress("pre-load events", i, n)
+    assert producer.flush(120) == 0
+    progress("pre-load events", n, n)
+    return n / (time.perf_counter() - started)
+
+
+def raw_consume_rate(settings: Settings, n: int) -> float:
+    consumer = Consumer(
+        {
+            **settings.kafka.confluent_config(),
+            "group.id": f"bench-raw-{uuid.uuid4().hex[:6]}",
+            "auto.offset.reset": "earliest",
+            "session.timeout.ms": 6000,
+        }
+    )
+    consumer.subscribe([settings.topics.events])
+    read, first = 0, None
+    while read < n:
+        msgs = [m for m in consumer.consume(2000, 1.0) if not m.error()]
+        if msgs and first is None:
+            first = time.perf_counter()
+        read += len(msgs)
+    rate = n / (time.perf_counter() - (first or time.perf_counter()))
+    consumer.close()
+    return rate
+
+
+FAUST_NOOP = """
+import sys, time, faust
+bootstrap, topic, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
+app = faust.App("bench-noop-" + str(time.time()), broker="kafka://" + bootstrap,
+    broker_session_timeout=6.0, broker_heartbeat_interval=1.0, broker_rebalance_timeout=6.0,
+    consumer_auto_offset_reset="earliest", value_serializer="raw", key_serializer="raw",
+    web_enabled=False, store="memory://", consumer_max_fetch_size=8 * 1024 * 1024)
+source = app.topic(topic, value_type=bytes, key_type=bytes)
+state = {"n": 0, "first": None}
+@app.agent(source)
+async def noop(stream):
+    async for batch in stream.take(500, within=1.0):
+        if state["first"] is None:
+            state["first"] = time.perf_counter()
+        state["n"] += len(batch)
+        if state["n"] >= n:
+            print("RATE", state["n"] / (time.perf_counter() - state["first"]), flush=True)
+            import os; os._exit(0)
+app.main()
+"""
+
+
+def faust_noop_rate(settings: Settings, n: int, tmp: str) -> float:
+    script = Path(tmp) / "faust_noop.py"
+    script.write_text(FAUST_NOOP)
+    out = subprocess.run(
+        [
+            sys.executable,
+            str(script),
+            settings.kafka.bootstrap_servers,
+            settings.topics.events,
+            str(n),
+            "worker",
+            "-l",
+            "warning",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        cwd=tmp,
+        check=False,
+    )
+    for line in out.stdout.splitlines():
+        if line.startswith("RATE"):
+            return float(line.split()[1])
+    raise SystemExit(f"faust no-op agent failed:\n{out.stdout[-2000:]}\n{out.stderr[-2000:]}")
+
+
+def insert_rate(settings: Settings, sample: int) -> tuple[float, float, int]:
+    """(rows/s, events/s, rows per event) of the sink adapter inserting derived rows."""
+    records: dict[str, list] = {}
+    for i in range(sample):
+        event = bench_event(i)
+        identity = str(event_id(event))
+        derive(event, identity, records)
+    rows = sum(len(r) for r in records.values())
+    buffers = {}
+    for kind, kind_rows in records.items():
+        buffers[kind] = TableBuffer(kind)
+        buffers[kind].add_rows(kind_rows)
+    sink = ClickHouseSink(settings.clickhouse)
+    started = time.perf_counter()
+    for kind, buffer in buffers.items():
+        sink.write_columns(f"{settings.clickhouse.database}.{kind}", buffer.table_columns())
+    elapsed = time.perf_counter() - started
+    return rows / elapsed, sample / elapsed, rows // sample
+
+
+def start_workers(settings: Settings, stages: str, logs: Any) -> list[subprocess.Popen]:
+    env = worker_env(settings)
+    cmd = [sys.executable, "-m", "lineagehouse.cli", "worker"]
+    if stages == "all":
+        return [subprocess.Popen([*cmd, "--stage", "all"], env=env, stdout=logs, stderr=logs)]
+    procs = []
+    for i, stage in enumerate(("processor", "sink")):
+        stage_env = {**env, "LINEAGEHOUSE_WORKER__WEB_PORT": str(settings.worker.web_port + i)}
+        procs.append(
+            subprocess.Popen([*cmd, "--stage", stage], env=stage_env, stdout=logs, stderr=logs)
+        )
+    return procs
+
+
+def run_pipeline(
+    settings: Settings, n: int, stages: str, logs: Any
+) -> tuple[float, float, list[subprocess.Popen]]:
+    """(events/s, seconds) from the first consumed message until the sink committed every
+    derived message."""
+    procs = start_workers(settings, stages, logs)
+    ports = [settings.worker.web_port + i for i in range(len(procs))]
+    first = None
+    deadline = time.monotonic() + 1200
+    while time.monotonic() < deadline:
+        for proc in procs:
+            if proc.poll() is not None:
+                raise SystemExit(f"worker exited with {proc.returncode}; see the log")
+        text = scrape(ports)
+        consumed = metric(text, "lineagehouse_events_consumed_total")
+        if consumed and first is None:
+            first = time.perf_counter()
+        produced = metric(text, "lineagehouse_derived_messages_total")
+        committed = metric(text, "lineagehouse_sink_committed_messages_total")
+        progress("pipeline: events consumed", int(consumed), n)
+        if consumed >= n and produced and committed >= produced:
+            elapsed = time.perf_counter() - (first or time.perf_counter())
+            return n / elapsed, elapsed, procs
+        time.sleep(0.05)
+    raise SystemExit("the pipeline did not finish in 20 minutes")
+
+
+def latency_run(settings: Settings, rate: float, seconds: float, logs: Any) -> list[float]:
+    """Produce at `rate` events/s; seconds from produce to queryable run, sampled."""
+    procs = start_workers(settings, "all", logs)
+    client = clickhouse_connect.get_client(
+        host="127.0.0.1", port=int(settings.clickhouse.url.rsplit(":", 1)[1])
+    )
+    db = settings.clickhouse.database
+    producer = Producer({**settings.kafka.confluent_config(), "linger.ms": 5})
+    sent: dict[str, float] = {}
+    seen: dict[str, float] = {}
+    done = threading.Event()
+
+    def poll() -> None:
+        while not done.is_set() or len(seen) < len(sent):
+            pending = [r for r in list(sent) if r not in seen][:500]
+            if pending:
+                found = client.query(
+                    f"SELECT DISTINCT run_id FROM {db}.runs WHERE run_id IN %(ids)s",
+                    parameters={"ids": pending},
+                ).result_columns
+                now = time.perf_counter()
+                for run_id in found[0] if found else []:
+                    seen.setdefault(run_id, now)
+            if done.is_set() and time.perf_counter() > stop_waiting:
+                return
+            time.sleep(0.05)
+
+    # Warm up: the consumer-group join is not latency.
+    warm = bench_event(10_000_000)
+    producer.produce(settings.topics.events, encode(warm), run_key(warm))
+    producer.flush(10)
+    wait_until(lambda: client.command(f"SELECT count() FROM {db}.runs") > 0, "worker warm-up", 120)
+    stop_waiting = float("inf")
+    poller = threading.Thread(target=poll, daemon=True)
+    poller.start()
+    total = int(rate * seconds)
+    started = time.perf_counter()
+    for i in range(total):
+        due = started + i / rate
+        while time.perf_counter() < due:
+            time.sleep(0.0005)
+        event = bench_event(20_000_000 + i)
+        producer.produce(settings.topics.events, encode(event), run_key(event))
+        producer.poll(0)
+        if i % 50 == 0:
+            sent[event["run"]["runId"]] = time.perf_counter()
+        if i % 2000 == 0:
+            progress("latency run: paced events", i, total)
+    producer.flush(30)
+    progress("latency run: paced events", total, total)
+    stop_waiting = time.perf_counter() + 60
+    done.set()
+    poller.join(70)
+    for proc in procs:
+        stop_process(proc)
+    return sorted(seen[r] - sent[r] for r in sent if r in seen)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--events", type=int, default=200_000)
+    parser.add_argument("--stages", choices=["all", "split"], default="all")
+    parser.add_argument("--noop-events", type=int, default=50_000)
+    parser.add_argument("--latency-seconds", type=float, default=20.0)
+    args = parser.parse_args()
+    n = args.events
+
+    with tempfile.TemporaryDirectory() as tmp:
+        kafka_port, ch_port, web = free_port(), free_port(), free_port()
+        logs = open(Path(tmp) / "services.log", "wb")  # noqa: SIM115
+        broker = start_broker("127.0.0.1", kafka_port, output=logs)
+        env = {**os.environ, "LINEAGEHOUSE_LOG_FORMAT": "text"}
+        ch_proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "lineagehouse.cli",
+                "clickhouse",
+                "--data-dir",
+                tmp,
+                "--port",
+                str(ch_port),
+            ],
+            stdout=logs,
+            stderr=logs,
+            env=env,
+        )
+        procs: list[subprocess.Popen] = []
+        try:
+            url = f"http://127.0.0.1:{ch_port}"
+            wait_until(lambda: http_ok(f"{url}/ping"), "ClickHouse", 120, ch_proc)
+            kafka = f"127.0.0.1:{kafka_port}"
+            main_run = make_settings(tmp, kafka, url, "bench", web)
+            ref = make_settings(tmp, kafka, url, "bench_ref", web)
+            for settings in (main_run, ref):
+                migrate(settings)
+            ensure_topics(main_run)
+            event_bytes = len(encode(bench_event(1)))
+            print(f"{n:,} events of ~{event_bytes:,} bytes; worker stages: {args.stages}")
+            produce_rate = preload(main_run, n)
+            print("  computing the expected model ...", flush=True)
+            expected = expected_counts([bench_event(i) for i in range(n)])
+            print("  reference: confluent-kafka consume ...", flush=True)
+            raw_rate = raw_consume_rate(main_run, n)
+            print("  reference: faust no-op agent ...", flush=True)
+            noop_rate = faust_noop_rate(main_run, min(n, args.noop_events), tmp)
+            print("  reference: ClickHouse inserts of derived rows ...", flush=True)
+            rows_rate, insert_events_rate, rows_per_event = insert_rate(ref, 20_000)
+
+            pipeline_rate, elapsed, procs = run_pipeline(main_run, n, args.stages, logs)
+            worker_rss = sum(peak_rss_mb(p.pid) for p in procs)
+            ch_rss, broker_rss = peak_rss_mb(ch_proc.pid), peak_rss_mb(broker.pid)
+            for proc in procs:
+                stop_process(proc)
+            procs = []
+            client = clickhouse_connect.get_client(host="127.0.0.1", port=ch_port)
+            stored = stored_counts(client, "bench")
+            if stored != expected:
+                raise SystemExit(f"stored model differs:\n{stored}\nexpected\n{expected}")
+
+            paced = make_settings(tmp, kafka, url, "bench_lat", web)
+            migrate(paced)
+            ensure_topics(paced)
+            latencies = latency_run(paced, pipeline_rate / 2, args.latency_seconds, logs)
+        finally:
+            for proc in procs:
+                stop_process(proc)
+            stop_process(ch_proc)
+            stop_process(broker)
+            logs.close()
+
+    p50 = statistics.median(latencies) if latencies else float("nan")
+    p95 = latencies[int(0.95 * (len(latencies) - 1))] if latencies else float("nan")
+    print()
+    print(f"{'measure':<52}{'value':>14}")
+    print("-" * 66)
+    rows = [
+        ("producer (confluent-kafka, idempotent), events/s", f"{produce_rate:,.0f}"),
+        ("reference: confluent-kafka consume, msgs/s", f"{raw_rate:,.0f}"),
+        ("reference: faust no-op agent take(), msgs/s", f"{noop_rate:,.0f}"),
+        ("reference: ClickHouse insert of derived rows, rows/s", f"{rows_rate:,.0f}"),
+        (f"  = events/s at {rows_per_event} rows per event", f"{insert_events_rate:,.0f}"),
+        ("PIPELINE end to end, events/s", f"{pipeline_rate:,.0f}"),
+        ("  seconds for all events", f"{elapsed:,.1f}"),
+        ("  ratio to confluent-kafka consume", f"{pipeline_rate / raw_rate:.3f}"),
+        ("  ratio to faust no-op agent", f"{pipeline_rate / noop_rate:.2f}"),
+        ("  ratio to ClickHouse insert (events/s)", f"{pipeline_rate / insert_events_rate:.2f}"),
+        ("  ratio to target 10,000 events/s", f"{pipeline_rate / 10_000:.2f}"),
+        (
+            "peak RSS worker / ClickHouse server / broker, MB",
+            f"{worker_rss:,.0f} / {ch_rss:,.0f} / {broker_rss:,.0f}",
+        ),
+        (f"latency at {pipeline_rate / 2:,.0f} events/s: p50, s", f"{p50:.2f}"),
+        (f"latency: p95, s ({len(latencies)} samples; target < 2)", f"{p95:.2f}"),
+    ]
+    for label, value in rows:
+        print(f"{label:<52}{value:>14}")
+    print(
+        json.dumps(
+            {
+                "bench": "pipeline",
+                "events": n,
+                "event_bytes": event_bytes,
+                "stages": args.stages,
+                "cpus": os.cpu_count(),
+                "produce_per_s": round(produce_rate),
+                "kafka_consume_per_s": round(raw_rate),
+                "faust_noop_per_s": round(noop_rate),
+                "clickhouse_rows_per_s": round(rows_rate),
+                "clickhouse_events_per_s": round(insert_events_rate),
+                "pipeline_per_s": round(pipeline_rate),
+                "ratio_kafka": round(pipeline_rate / raw_rate, 3),
+                "ratio_faust_noop": round(pipeline_rate / noop_rate, 2),
+                "ratio_clickhouse": round(pipeline_rate / insert_events_rate, 2),
+                "peak_rss_mb": {
+                    "worker": round(worker_rss),
+                    "clickhouse": round(ch_rss),
+                    "broker": round(broker_rss),
+                },
+                "latency_p50_s": round(p50, 3),
+                "latency_p95_s": round(p95, 3),
+                "latency_samples": len(latencies),
+            }
+        )
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,70 @@
+"""What the stored lineage model must hold for a set of events, from the pure derivation.
+
+`expected_counts(events)` gives, per table, the number of distinct identities the events
+derive (each table's ORDER BY key); `stored_counts` reads the same from ClickHouse with
+FINAL. Crash and emitter tests compare the two.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from clickhouse_connect.driver.client import Client
+
+from lineagehouse.processors.derive import derive
+from lineagehouse.processors.events import event_id
+from lineagehouse.processors.records import ROW_TYPES
+
+# The identity (ORDER BY) of each table, as record fields.
+IDENTITIES: dict[str, tuple[str, ...]] = {
+    "events_raw": ("event_id",),
+    "runs": ("run_id",),
+    "jobs": ("namespace", "name"),
+    "datasets": ("namespace", "name"),
+    "dataset_versions": ("namespace", "name", "version_id"),
+    "io_edges": ("job_namespace", "job_name", "run_id", "direction", "namespace", "name"),
+    "column_edges": (
+        "output_namespace",
+        "output_name",
+        "output_field",
+        "input_namespace",
+        "input_name",
+        "input_field",
+        "run_id",
+        "transformation_type",
+        "transformation_subtype",
+    ),
+    "facets": (
+        "run_id",
+        "entity_kind",
+        "entity_namespace",
+        "entity_name",
+        "facet_group",
+        "facet_name",
+        "event_id",
+    ),
+    "dataset_aliases": ("namespace", "name", "alias_namespace", "alias_name", "alias_type"),
+}
+
+
+def expected_counts(events: list[dict[str, Any]]) -> dict[str, int]:
+    keys: dict[str, set[tuple]] = {kind: set() for kind in IDENTITIES}
+    for event in events:
+        identity = str(event_id(event))
+        keys["events_raw"].add((identity,))
+        for kind, rows in derive(event, identity).items():
+            fields = ROW_TYPES[kind]._fields
+            index = [fields.index(name) for name in IDENTITIES[kind]]
+            keys[kind].update(tuple(row[i] for i in index) for row in rows)
+    return {kind: len(found) for kind, found in keys.items()}
+
+
+def stored_counts(ch: Client, database: str) -> dict[str, int]:
+    return {
+        kind: int(ch.command(f"SELECT count() FROM {database}.{kind} FINAL")) for kind in IDENTITIES
+    }
+
+
+def raw_rows(ch: Client, database: str) -> int:
+    """Rows in events_raw before merging (copies included): progress of the sink."""
+    return int(ch.command(f"SELECT count() FROM {database}.events_raw"))
