@@ -18,7 +18,7 @@ import orjson
 
 from lineagehouse.processors.derive import Records, derive
 from lineagehouse.processors.records import KIND_NAMES
-from lineagehouse.processors.sink import ClickHouseSink, TableBuffer
+from lineagehouse.processors.sink import ClickHouseSink, write_records
 from lineagehouse.settings import Settings
 from lineagehouse.store.client import connect
 
@@ -94,11 +94,8 @@ def replay_from_raw(
             except Exception:
                 failed += 1
                 log.exception("event could not be derived", extra={"event_id": str(identity)})
-        for kind, records in out.items():
-            buffer = TableBuffer(kind)
-            buffer.add_rows(records)
-            sink.write_columns(f"{db}.{kind}", buffer.table_columns())
-            rows[kind] += len(records)
+        for kind, count in write_records(sink, db, out).items():
+            rows[kind] += count
         events += len(page)
         last = str(page[-1][0])
         on_progress(len(page))

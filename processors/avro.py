@@ -1,70 +1,108 @@
-"""Pure: record batches <-> Avro messages of the derived topics (fastavro).
+"""Pure: records <-> Avro messages of the derived topics (fastavro), and their splicing.
 
-One Kafka message carries a columnar batch of one kind: an Avro record whose fields are
-arrays, one per column (`schemas/avro/<kind>.v<N>.avsc`). Columns are what the sink
-inserts, so decoding is the sink's whole transformation. A batch larger than
-`max_message_bytes` is split into several messages. The schema version travels in the
-header `lineagehouse.schema` (`<kind>.v<N>`); a consumer reads an older version's message
-with that version's schema as the writer schema (Avro schema resolution).
+A message is an Avro object container (OCF, codec null) of records of one kind, written
+with the kind's schema (`schemas/avro/<kind>.v<N>.avsc`): self-describing, so any Avro
+reader can read it, and ClickHouse ingests it as it is (`FORMAT Avro`), without a Python
+decode and re-encode in the sink. The header `lineagehouse.schema` (`<kind>.v<N>`) names
+the schema version without parsing the container.
+
+Every container of one schema version is written with the same sync marker, so all of
+them start with the same header bytes: the sink joins many messages into one container
+(one insert) by keeping the first header and the data blocks of all (`splice`).
 """
 
 from __future__ import annotations
 
 import io
-import json
 from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
 from functools import cache
-from importlib import resources
 from typing import Any
 
-from fastavro import parse_schema, schemaless_reader, schemaless_writer
+from fastavro import parse_schema, reader, writer
 
-from lineagehouse.processors.records import ROW_TYPES
+from lineagehouse.processors.records import SCHEMA_VERSION, avro_schema
 
-SCHEMA_VERSION = 1
 SCHEMA_HEADER = "lineagehouse.schema"
+ROWS_HEADER = "lineagehouse.rows"  # how many records a message holds
+SYNC_MARKER = b"lineagehouse-v1\x00"  # 16 bytes, the same in every container
 DEFAULT_MAX_MESSAGE_BYTES = 900_000
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MS = timedelta(milliseconds=1)
 
 
 def schema_tag(kind: str, version: int = SCHEMA_VERSION) -> str:
     return f"{kind}.v{version}"
 
 
+def _parse_tag(tag: str) -> tuple[str, int]:
+    kind, sep, version = tag.rpartition(".v")
+    if not sep or not version.isdigit():
+        raise ValueError(f"not a derived record schema tag: {tag!r}")
+    return kind, int(version)
+
+
 @cache
-def load_schema(tag: str) -> Any:
-    """The parsed Avro schema named by a tag such as `runs.v1`."""
-    path = resources.files("lineagehouse.schemas") / "avro" / f"{tag}.avsc"
-    if not path.is_file():
-        raise ValueError(f"unknown derived record schema {tag!r}")
-    return parse_schema(json.loads(path.read_text()))
+def parsed_schema(tag: str) -> Any:
+    return parse_schema(avro_schema(*_parse_tag(tag)))
+
+
+@cache
+def header(tag: str) -> bytes:
+    """The bytes every container of this schema starts with."""
+    buffer = io.BytesIO()
+    writer(buffer, parsed_schema(tag), [], sync_marker=SYNC_MARKER)
+    return buffer.getvalue()
+
+
+def _container(tag: str, rows: Sequence[dict[str, Any]]) -> bytes:
+    buffer = io.BytesIO()
+    writer(buffer, parsed_schema(tag), rows, sync_marker=SYNC_MARKER, sync_interval=1 << 22)
+    return buffer.getvalue()
 
 
 def encode(
-    kind: str, rows: Sequence[tuple], max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES
-) -> list[bytes]:
-    """Avro messages holding `rows` (records of `kind`), each at most `max_message_bytes`
-    unless a single row is larger."""
+    kind: str,
+    rows: Sequence[dict[str, Any]],
+    max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
+) -> list[tuple[bytes, int]]:
+    """Containers holding `rows` (records of `kind`), each with its row count; each at
+    most `max_message_bytes` unless a single row is larger."""
     if not rows:
         return []
-    schema = load_schema(schema_tag(kind))
-    fields = ROW_TYPES[kind]._fields
-    columns = dict(zip(fields, map(list, zip(*rows, strict=True)), strict=True))
-    buffer = io.BytesIO()
-    schemaless_writer(buffer, schema, columns)
-    payload = buffer.getvalue()
+    tag = schema_tag(kind)
+    payload = _container(tag, rows)
     if len(payload) <= max_message_bytes or len(rows) == 1:
-        return [payload]
+        return [(payload, len(rows))]
     parts = -(-len(payload) // max_message_bytes) + 1
     step = -(-len(rows) // parts)
-    messages: list[bytes] = []
+    messages: list[tuple[bytes, int]] = []
     for start in range(0, len(rows), step):
         messages.extend(encode(kind, rows[start : start + step], max_message_bytes))
     return messages
 
 
-def decode(tag: str, payload: bytes) -> dict[str, list[Any]]:
-    """The columns of one message written with the schema `tag` (e.g. `runs.v1`)."""
-    kind, _, _ = tag.rpartition(".v")
-    reader = load_schema(schema_tag(kind))
-    writer = load_schema(tag)
-    return schemaless_reader(io.BytesIO(payload), writer, reader)  # type: ignore[return-value]
+def _as_written(value: Any) -> Any:
+    """Times back to epoch milliseconds (fastavro reads timestamp-millis as datetimes)."""
+    if isinstance(value, datetime):
+        return (value - _EPOCH) // _MS
+    if isinstance(value, dict):
+        return {k: _as_written(v) for k, v in value.items()}
+    return value
+
+
+def decode(payload: bytes) -> list[dict[str, Any]]:
+    """The records of one container as derive made them (times as epoch milliseconds).
+    For tests and tools: the sink does not decode."""
+    return [_as_written(record) for record in reader(io.BytesIO(payload))]
+
+
+def splice(tag: str, messages: Sequence[bytes]) -> bytes:
+    """One container with the records of many containers of the same schema tag."""
+    head = header(tag)
+    parts = [head]
+    for message in messages:
+        if not message.startswith(head):
+            raise ValueError(f"a {tag} message does not start with the {tag} header")
+        parts.append(message[len(head) :])
+    return b"".join(parts)

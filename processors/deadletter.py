@@ -16,7 +16,6 @@ from typing import Any
 import orjson
 
 from lineagehouse.processors.events import Source, epoch_ms
-from lineagehouse.processors.records import DeadLetterRow
 from lineagehouse.processors.validate import Problem
 
 DEAD_LETTERS_COLUMNS = (
@@ -87,23 +86,23 @@ class DeadLetter:
             headers.append(("lineagehouse.value_bytes", str(len(self.value)).encode()))
         return headers
 
-    def record(self) -> DeadLetterRow:
+    def record(self) -> dict[str, Any]:
         """The `dead_letters` record that travels to the sink (times in epoch ms)."""
-        return DeadLetterRow(
-            str(self.id),
-            str(self.event_id) if self.event_id else None,
-            self.origin,
-            [p.path for p in self.problems],
-            [p.message for p in self.problems],
-            self.total_problems,
-            self.key or b"",
-            self.value,
-            len(self.value),
-            self.source.topic,
-            self.source.partition,
-            self.source.offset,
-            epoch_ms(self.at),
-        )
+        return {
+            "dead_letter_id": str(self.id),
+            "event_id": str(self.event_id) if self.event_id else None,
+            "origin": self.origin,
+            "reason_paths": [p.path for p in self.problems],
+            "reason_messages": [p.message for p in self.problems],
+            "reason_count": self.total_problems,
+            "message_key": self.key or b"",
+            "value": self.value,
+            "value_bytes": len(self.value),
+            "source_topic": self.source.topic,
+            "source_partition": self.source.partition,
+            "source_offset": self.source.offset,
+            "dead_lettered_at": epoch_ms(self.at),
+        }
 
     def row(self) -> list[Any]:
         """The `dead_letters` row, columns in DEAD_LETTERS_COLUMNS order."""

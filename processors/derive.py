@@ -1,14 +1,17 @@
 """Pure: one accepted OpenLineage event -> the records of the lineage model.
 
-`derive(event, event_id, ...)` appends to `out` (a dict of record lists by kind, see
-`records.py`) what the event says about its run, job, datasets and their versions, the
-run's input and output edges, column lineage, and every facet. Imports nothing from faust,
+`derive(event, event_id, out)` appends to `out` (record lists by kind, see `records.py`)
+what the event says about its run, its job, its datasets and their versions, the run's
+input and output edges, column lineage, and every facet. Imports nothing from faust,
 Kafka or ClickHouse.
 
 Every record is a function of the event alone. Records of different events about the
-same thing (a START and a COMPLETE of one run) are combined by the tables with `min` and
-`max` only (see `records.py`), so the result does not depend on the order events arrive
-in or on how often each arrives.
+same thing (a START and a COMPLETE of one run) are combined by the tables with min, max
+and union only, so the result does not depend on the order events arrive in or on how
+often each arrives. Dataset versions and column lineage are content-addressed: their rows
+are a pure function of their id (a hash of the schema or of the columnLineage facet),
+and the per-run `io_edges` row names the ids, so a run's schema and column lineage are
+known for every run while the content is stored once.
 """
 
 from __future__ import annotations
@@ -22,23 +25,15 @@ import orjson
 
 from lineagehouse.processors.events import epoch_ms, parse_time
 from lineagehouse.processors.naming import identity
-from lineagehouse.processors.records import (
-    ColumnEdge,
-    Dataset,
-    DatasetAlias,
-    DatasetVersion,
-    Facet,
-    IoEdge,
-    Job,
-    Run,
-)
 from lineagehouse.processors.validate import json_path
 
-Records = dict[str, list[tuple]]
+Record = dict[str, Any]
+Records = dict[str, list[Record]]
 
 TERMINAL_STATES = frozenset({"COMPLETE", "FAIL", "ABORT"})
 SPEC_FACET_PREFIX = "https://openlineage.io/spec/"
 DEFAULT_MAX_FACET_BYTES = 256 * 1024
+_NO_VALUE: dict[str, Any] = {}
 
 
 def _time_ms(value: Any) -> int | None:
@@ -50,7 +45,7 @@ def _time_ms(value: Any) -> int | None:
 
 def _dict(obj: Any, key: str) -> dict:
     value = obj.get(key) if type(obj) is dict else None
-    return value if type(value) is dict else {}
+    return value if type(value) is dict else _NO_VALUE
 
 
 def _str(obj: dict, key: str) -> str:
@@ -66,33 +61,30 @@ def _count(obj: dict, *keys: str) -> int | None:
     return None
 
 
-def _dumps(value: Any) -> str:
-    return orjson.dumps(value).decode()
+def _hash(data: bytes) -> str:
+    return hashlib.blake2b(data, digest_size=8).hexdigest()
 
 
-class _SchemaCache:
-    """Flattened fields and hash of a schema facet, cached by its exact JSON (schemas
-    repeat from event to event)."""
+class _Cache:
+    """A bounded LRU of pure results keyed by exact JSON bytes (schemas and column
+    lineage repeat from event to event)."""
 
     def __init__(self, maxsize: int = 4096) -> None:
-        self._data: OrderedDict[bytes, tuple] = OrderedDict()
+        self._data: OrderedDict[Any, Any] = OrderedDict()
         self._maxsize = maxsize
 
-    def get(self, fields: list) -> tuple[str, list[str], list[str], list[str], str]:
-        raw = orjson.dumps(fields)
-        found = self._data.get(raw)
-        if found is None:
-            names: list[str] = []
-            types: list[str] = []
-            descriptions: list[str] = []
-            _flatten(fields, "", names, types, descriptions)
-            shape = orjson.dumps([names, types])
-            schema_hash = hashlib.blake2b(shape, digest_size=8).hexdigest()
-            found = (schema_hash, names, types, descriptions, raw.decode())
-            self._data[raw] = found
-            if len(self._data) > self._maxsize:
-                self._data.popitem(last=False)
-        return found
+    def get(self, key: Any) -> Any:
+        return self._data.get(key)
+
+    def put(self, key: Any, value: Any) -> Any:
+        self._data[key] = value
+        if len(self._data) > self._maxsize:
+            self._data.popitem(last=False)
+        return value
+
+
+_VERSIONS = _Cache()
+_LINEAGE = _Cache()
 
 
 def _flatten(
@@ -110,362 +102,52 @@ def _flatten(
         _flatten(field.get("fields"), name + ".", names, types, descriptions)
 
 
-_SCHEMAS = _SchemaCache()
-
-
-class _Context:
-    """What every record of one event shares."""
-
-    __slots__ = (
-        "custom",
-        "event_id",
-        "job_name",
-        "job_namespace",
-        "max_facet_bytes",
-        "out",
-        "producer",
-        "run_id",
-        "time",
-    )
-
-    def __init__(
-        self,
-        out: Records,
-        event: dict,
-        event_id: str,
-        time: int,
-        custom: Collection[str],
-        max_facet_bytes: int,
-    ) -> None:
-        job = _dict(event, "job")
-        self.out = out
-        self.event_id = event_id
-        self.time = time
-        self.custom = custom
-        self.max_facet_bytes = max_facet_bytes
-        self.producer = _str(event, "producer")
-        self.job_namespace = _str(job, "namespace")
-        self.job_name = _str(job, "name")
-        self.run_id = _str(_dict(event, "run"), "runId")
-
-    def add(self, kind: str, record: tuple) -> None:
-        rows = self.out.get(kind)
-        if rows is None:
-            rows = self.out[kind] = []
-        rows.append(record)
-
-    def facets(
-        self, facets: Any, where: tuple[str | int, ...], kind: str, namespace: str, name: str
-    ) -> None:
-        """One Facet record per facet of `facets` (found at JSON path `where`)."""
-        if type(facets) is not dict:
-            return
-        group = str(where[-1])
-        for key, body in facets.items():
-            value = orjson.dumps(body)
-            size = len(value)
-            truncated = 0
-            if size > self.max_facet_bytes:
-                summary = {"_summary": True, "bytes": size}
-                if type(body) is dict:
-                    summary["keys"] = sorted(body)[:100]
-                value = orjson.dumps(summary)
-                truncated = 1
-            url = body.get("_schemaURL") if type(body) is dict else None
-            url = url if type(url) is str else ""
-            standard = url.startswith(SPEC_FACET_PREFIX)
-            if standard and self.custom:
-                standard = json_path((*where, key)) not in self.custom
-            self.add(
-                "facets",
-                Facet(
-                    self.event_id,
-                    self.time,
-                    self.run_id,
-                    self.job_namespace,
-                    self.job_name,
-                    kind,
-                    namespace,
-                    name,
-                    group,
-                    key,
-                    int(standard),
-                    url,
-                    self.producer,
-                    value.decode(),
-                    size,
-                    truncated,
-                ),
-            )
-
-
-def derive(
-    event: dict,
-    event_id: str,
-    out: Records | None = None,
-    custom_facets: Collection[str] = (),
-    max_facet_bytes: int = DEFAULT_MAX_FACET_BYTES,
-) -> Records:
-    """Append the records of one accepted event to `out` (a new dict if None); returns it.
-
-    `custom_facets` are the JSON paths the validator found without a spec schema (they
-    are recorded as custom even when their `_schemaURL` looks like a spec URL).
-    """
-    out = {} if out is None else out
-    time = _time_ms(event.get("eventTime"))
-    if time is None:  # the validator rejects these; nothing to derive
-        return out
-    ctx = _Context(out, event, event_id, time, custom_facets, max_facet_bytes)
-    if "run" in event:
-        _run_event(ctx, event)
-    elif "dataset" in event:
-        dataset = _dict(event, "dataset")
-        _dataset(ctx, dataset, ("dataset",), "dataset", None)
-    elif "job" in event:
-        _job(ctx, event, None, {})
-        _io(ctx, event, "")
-    return out
-
-
-def _run_event(ctx: _Context, event: dict) -> None:
-    run = _dict(event, "run")
-    facets = _dict(run, "facets")
-    state = _str(event, "eventType") or "OTHER"
-    parent = _dict(facets, "parent")
-    parent_run = _str(_dict(parent, "run"), "runId")
-    parent_job = _dict(parent, "job")
-    root = _dict(parent, "root")
-    if root:
-        root_run = _str(_dict(root, "run"), "runId")
-        root_job = _dict(root, "job")
-        root_ns, root_name = _str(root_job, "namespace"), _str(root_job, "name")
-    elif parent_run:
-        root_run, root_ns, root_name = (
-            parent_run,
-            _str(parent_job, "namespace"),
-            _str(parent_job, "name"),
-        )
-    else:
-        root_run, root_ns, root_name = ctx.run_id, ctx.job_namespace, ctx.job_name
-    nominal = _dict(facets, "nominalTime")
-    error = _dict(facets, "errorMessage")
-    engine = _dict(facets, "processing_engine")
-    job_type = _dict(_dict(_dict(event, "job"), "facets"), "jobType")
-    ctx.add(
-        "runs",
-        Run(
-            ctx.run_id,
-            ctx.job_namespace,
-            ctx.job_name,
-            1 if state in TERMINAL_STATES else 0,
-            ctx.time,
-            ctx.event_id,
-            state,
-            ctx.time if state == "START" else None,
-            ctx.time,
-            ctx.time,
-            _time_ms(nominal.get("nominalStartTime")) if nominal else None,
-            _time_ms(nominal.get("nominalEndTime")) if nominal else None,
-            parent_run,
-            _str(parent_job, "namespace"),
-            _str(parent_job, "name"),
-            root_run,
-            root_ns,
-            root_name,
-            _str(error, "message"),
-            _str(error, "programmingLanguage"),
-            _str(error, "stackTrace"),
-            _str(engine, "name"),
-            _str(engine, "version"),
-            _str(engine, "openlineageAdapterVersion"),
-            _str(job_type, "integration"),
-            _str(job_type, "processingType"),
-            _str(job_type, "jobType"),
-            ctx.producer,
-            [state],
-        ),
-    )
-    ctx.facets(facets, ("run", "facets"), "run", ctx.job_namespace, ctx.job_name)
-    _job(ctx, event, parent_job, job_type)
-    _io(ctx, event, ctx.run_id)
-
-
-def _job(ctx: _Context, event: dict, parent_job: dict | None, job_type: dict) -> None:
-    job = _dict(event, "job")
-    facets = _dict(job, "facets")
-    if not job_type:
-        job_type = _dict(facets, "jobType")
-    t = ctx.time
-
-    def latest(key: str, field: str | None = None) -> tuple[int, str]:
-        facet = facets.get(key)
-        if type(facet) is not dict:
-            return 0, ""
-        if field is None:
-            return t, _dumps(facet)
-        return t, _str(facet, field)
-
-    sql = latest("sql", "query")
-    source_code = latest("sourceCode")
-    location = latest("sourceCodeLocation", "url")
-    documentation = latest("documentation", "description")
-    ownership = latest("ownership")
-    tags = latest("tags")
-    parent_job = parent_job or {}
-    ctx.add(
-        "jobs",
-        Job(
-            ctx.job_namespace,
-            ctx.job_name,
-            t,
-            t,
-            t if ctx.run_id else 0,
-            ctx.run_id,
-            _str(job_type, "integration"),
-            _str(job_type, "processingType"),
-            _str(job_type, "jobType"),
-            _str(parent_job, "namespace"),
-            _str(parent_job, "name"),
-            *sql,
-            *source_code,
-            *location,
-            *documentation,
-            *ownership,
-            *tags,
-        ),
-    )
-    ctx.facets(facets, ("job", "facets"), "job", ctx.job_namespace, ctx.job_name)
-
-
-def _io(ctx: _Context, event: dict, run_id: str) -> None:
-    for direction, stats_group in (("input", "inputFacets"), ("output", "outputFacets")):
-        datasets = event.get(direction + "s")
-        if type(datasets) is not list:
-            continue
-        for index, dataset in enumerate(datasets):
-            if type(dataset) is not dict:
-                continue
-            where = (direction + "s", index)
-            key, version_id = _dataset(ctx, dataset, where, direction, run_id)
-            namespace, name = _str(dataset, "namespace"), _str(dataset, "name")
-            stats = _dict(dataset, stats_group)
-            ctx.facets(stats, (*where, stats_group), direction, namespace, name)
-            counts = _dict(stats, direction + "Statistics")
-            if not counts:
-                counts = _dict(stats, "dataQualityMetrics") or _dict(
-                    _dict(dataset, "facets"), "dataQualityMetrics"
-                )
-            ctx.add(
-                "io_edges",
-                IoEdge(
-                    ctx.job_namespace,
-                    ctx.job_name,
-                    run_id,
-                    direction,
-                    namespace,
-                    name,
-                    key,
-                    version_id,
-                    ctx.time,
-                    ctx.time,
-                    _count(counts, "rowCount"),
-                    _count(counts, "size", "bytes"),
-                    _count(counts, "fileCount"),
-                ),
-            )
-            if direction == "output":
-                _column_lineage(ctx, dataset, key, run_id)
-
-
-def _dataset(
-    ctx: _Context, dataset: dict, where: tuple, kind: str, run_id: str | None
-) -> tuple[str, str]:
-    """Dataset, version, alias and facet records of one dataset; (key, version id)."""
-    namespace, name = _str(dataset, "namespace"), _str(dataset, "name")
-    facets = _dict(dataset, "facets")
-    key, canonical_namespace, canonical_name = identity(namespace, name, facets)
-    t = ctx.time
-    version_id = ""
+def dataset_version(namespace: str, name: str, facets: dict) -> Record | None:
+    """The content record of a dataset's schema and version facets, if it has either.
+    `version_id` hashes the whole schema (descriptions too) and the version facet;
+    `schema_hash` only field names and types (what a schema change is)."""
     schema = _dict(facets, "schema")
     version = _str(_dict(facets, "version"), "datasetVersion")
-    if schema or version:
-        fields = schema.get("fields") if schema else None
-        if type(fields) is list:
-            schema_hash, names, types, descriptions, fields_json = _SCHEMAS.get(fields)
-        else:
-            schema_hash, names, types, descriptions, fields_json = "", [], [], [], ""
-        version_id = hashlib.blake2b(
-            f"{schema_hash}\0{version}".encode(), digest_size=8
-        ).hexdigest()
-        run = run_id or ""
-        ctx.add(
-            "dataset_versions",
-            DatasetVersion(
-                namespace,
-                name,
-                version_id,
-                schema_hash,
-                version,
-                names,
-                types,
-                descriptions,
-                fields_json,
-                t,
-                run,
-                t,
-                run,
-            ),
+    if not schema and not version:
+        return None
+    fields = schema.get("fields") if schema else None
+    fields_json = orjson.dumps(fields) if type(fields) is list else b""
+    cache_key = (namespace, name, fields_json, version)
+    found = _VERSIONS.get(cache_key)
+    if found is None:
+        names: list[str] = []
+        types: list[str] = []
+        descriptions: list[str] = []
+        _flatten(fields, "", names, types, descriptions)
+        schema_hash = _hash(orjson.dumps([names, types])) if fields_json else ""
+        found = _VERSIONS.put(
+            cache_key,
+            {
+                "namespace": namespace,
+                "name": name,
+                "version_id": _hash(fields_json + b"\0" + version.encode()),
+                "schema_hash": schema_hash,
+                "dataset_version": version,
+                "field_names": names,
+                "field_types": types,
+                "field_descriptions": descriptions,
+                "fields_json": fields_json.decode(),
+            },
         )
-
-    def latest(facet_key: str, field: str | None = None) -> tuple[int, str]:
-        facet = facets.get(facet_key)
-        if type(facet) is not dict:
-            return 0, ""
-        return (t, _str(facet, field)) if field else (t, _dumps(facet))
-
-    ctx.add(
-        "datasets",
-        Dataset(
-            namespace,
-            name,
-            key,
-            canonical_namespace,
-            canonical_name,
-            t,
-            t,
-            t if version_id else 0,
-            version_id,
-            *latest("storage"),
-            *latest("dataSource"),
-            *latest("symlinks"),
-            *latest("lifecycleStateChange", "lifecycleStateChange"),
-            *latest("documentation", "description"),
-            *latest("ownership"),
-        ),
-    )
-    symlinks = _dict(facets, "symlinks").get("identifiers")
-    if type(symlinks) is list:
-        for ident in symlinks:
-            if type(ident) is not dict:
-                continue
-            alias_ns, alias_name = _str(ident, "namespace"), _str(ident, "name")
-            alias_key = identity(alias_ns, alias_name, None)[0]
-            ctx.add(
-                "dataset_aliases",
-                DatasetAlias(
-                    namespace, name, alias_ns, alias_name, _str(ident, "type"), key, alias_key, t, t
-                ),
-            )
-    ctx.facets(facets, (*where, "facets"), kind, namespace, name)
-    return key, version_id
+    return found
 
 
-def _column_lineage(ctx: _Context, output: dict, output_key: str, run_id: str) -> None:
-    lineage = _dict(_dict(output, "facets"), "columnLineage")
-    if not lineage:
-        return
-    out_ns, out_name = _str(output, "namespace"), _str(output, "name")
+def column_lineage(namespace: str, name: str, output_key: str, facet: dict) -> list[Record]:
+    """The content records of one output's `columnLineage` facet (one per input field and
+    transformation); every record carries the same `column_lineage_id`."""
+    body = orjson.dumps([facet.get("fields"), facet.get("dataset")])
+    cache_key = (namespace, name, body)
+    found = _LINEAGE.get(cache_key)
+    if found is not None:
+        return found
+    lineage_id = _hash(namespace.encode() + b"\0" + name.encode() + b"\0" + body)
     keys: dict[tuple[str, str], str] = {}
+    records: list[Record] = []
 
     def edges(output_field: str, inputs: Any) -> None:
         if type(inputs) is not list:
@@ -489,32 +171,352 @@ def _column_lineage(ctx: _Context, output: dict, output_key: str, run_id: str) -
             for transformation in transformations:
                 if type(transformation) is not dict:
                     continue
-                ctx.add(
-                    "column_edges",
-                    ColumnEdge(
-                        out_ns,
-                        out_name,
-                        output_field,
-                        in_ns,
-                        in_name,
-                        _str(source, "field"),
-                        run_id,
-                        _str(transformation, "type"),
-                        _str(transformation, "subtype"),
-                        output_key,
-                        in_key,
-                        ctx.job_namespace,
-                        ctx.job_name,
-                        _str(transformation, "description"),
-                        1 if transformation.get("masking") is True else 0,
-                        ctx.time,
-                        ctx.time,
-                    ),
+                records.append(
+                    {
+                        "output_namespace": namespace,
+                        "output_name": name,
+                        "column_lineage_id": lineage_id,
+                        "output_field": output_field,
+                        "input_namespace": in_ns,
+                        "input_name": in_name,
+                        "input_field": _str(source, "field"),
+                        "transformation_type": _str(transformation, "type"),
+                        "transformation_subtype": _str(transformation, "subtype"),
+                        "output_dataset_key": output_key,
+                        "input_dataset_key": in_key,
+                        "description": _str(transformation, "description"),
+                        "masking": 1 if transformation.get("masking") is True else 0,
+                    }
                 )
 
-    fields = lineage.get("fields")
+    fields = facet.get("fields")
     if type(fields) is dict:
         for field_name, field in fields.items():
             if type(field) is dict:
                 edges(field_name, field.get("inputFields"))
-    edges("", lineage.get("dataset"))
+    edges("", facet.get("dataset"))
+    return _LINEAGE.put(cache_key, records)
+
+
+class _Event:
+    """What every record of one event shares, and where they go."""
+
+    __slots__ = (
+        "custom",
+        "event_id",
+        "job_name",
+        "job_namespace",
+        "max_facet_bytes",
+        "out",
+        "run_id",
+        "time",
+    )
+
+    def __init__(
+        self,
+        out: Records,
+        event: dict,
+        event_id: str,
+        time: int,
+        custom: Collection[str],
+        max_facet_bytes: int,
+    ) -> None:
+        job = _dict(event, "job")
+        self.out = out
+        self.event_id = event_id
+        self.time = time
+        self.custom = custom
+        self.max_facet_bytes = max_facet_bytes
+        self.job_namespace = _str(job, "namespace")
+        self.job_name = _str(job, "name")
+        self.run_id = _str(_dict(event, "run"), "runId")
+
+    def add(self, kind: str, record: Record) -> None:
+        rows = self.out.get(kind)
+        if rows is None:
+            rows = self.out[kind] = []
+        rows.append(record)
+
+    def facets(self, facets: Any, where: tuple, kind: str, namespace: str, name: str) -> None:
+        """One record for the facets object found at JSON path `where`."""
+        if type(facets) is not dict or not facets:
+            return
+        values: dict[str, str] = {}
+        custom: list[str] = []
+        summarised: list[str] = []
+        for key, body in facets.items():
+            value = orjson.dumps(body)
+            if len(value) > self.max_facet_bytes:
+                summary: dict[str, Any] = {"_summary": True, "bytes": len(value)}
+                if type(body) is dict:
+                    summary["keys"] = sorted(body)[:100]
+                    for meta in ("_producer", "_schemaURL"):
+                        if meta in body:
+                            summary[meta] = body[meta]
+                value = orjson.dumps(summary)
+                summarised.append(key)
+            values[key] = value.decode()
+            url = body.get("_schemaURL") if type(body) is dict else None
+            if (
+                type(url) is not str
+                or not url.startswith(SPEC_FACET_PREFIX)
+                or (self.custom and json_path((*where, key)) in self.custom)
+            ):
+                custom.append(key)
+        self.add(
+            "facets",
+            {
+                "event_id": self.event_id,
+                "event_time": self.time,
+                "run_id": self.run_id,
+                "entity_kind": kind,
+                "entity_namespace": namespace,
+                "entity_name": name,
+                "facet_group": str(where[-1]),
+                "facets": values,
+                "custom": custom,
+                "summarised": summarised,
+            },
+        )
+
+
+def derive(
+    event: dict,
+    event_id: str,
+    out: Records | None = None,
+    custom_facets: Collection[str] = (),
+    max_facet_bytes: int = DEFAULT_MAX_FACET_BYTES,
+) -> Records:
+    """Append the records of one accepted event to `out` (a new dict if None); returns it.
+
+    `custom_facets` are the JSON paths the validator found without a spec schema (they
+    are recorded as custom even when their `_schemaURL` looks like a spec URL).
+    """
+    out = {} if out is None else out
+    time = _time_ms(event.get("eventTime"))
+    if time is None:  # the validator rejects these; nothing to derive
+        return out
+    ctx = _Event(out, event, event_id, time, custom_facets, max_facet_bytes)
+    if "run" in event:
+        _run_event(ctx, event)
+    elif "dataset" in event:
+        _dataset(ctx, _dict(event, "dataset"), ("dataset",), "dataset", "")
+    elif "job" in event:
+        _job(ctx, event, _NO_VALUE, _NO_VALUE)
+        _io(ctx, event, "")
+    return out
+
+
+def _run_event(ctx: _Event, event: dict) -> None:
+    run = _dict(event, "run")
+    facets = _dict(run, "facets")
+    state = _str(event, "eventType") or "OTHER"
+    parent = _dict(facets, "parent")
+    parent_run = _str(_dict(parent, "run"), "runId")
+    parent_job = _dict(parent, "job")
+    root = _dict(parent, "root")
+    if root:
+        root_job = _dict(root, "job")
+        root_run, root_ns, root_name = (
+            _str(_dict(root, "run"), "runId"),
+            _str(root_job, "namespace"),
+            _str(root_job, "name"),
+        )
+    elif parent_run:
+        root_run, root_ns, root_name = (
+            parent_run,
+            _str(parent_job, "namespace"),
+            _str(parent_job, "name"),
+        )
+    else:
+        root_run, root_ns, root_name = ctx.run_id, ctx.job_namespace, ctx.job_name
+    nominal = _dict(facets, "nominalTime")
+    error = _dict(facets, "errorMessage")
+    engine = _dict(facets, "processing_engine")
+    job_type = _dict(_dict(_dict(event, "job"), "facets"), "jobType")
+    t = ctx.time
+    ctx.add(
+        "runs",
+        {
+            "run_id": ctx.run_id,
+            "job_namespace": ctx.job_namespace,
+            "job_name": ctx.job_name,
+            "state": {
+                "terminal": 1 if state in TERMINAL_STATES else 0,
+                "time": t,
+                "event_id": ctx.event_id,
+                "name": state,
+            },
+            "started_at": t if state == "START" else None,
+            "first_event_time": t,
+            "last_event_time": t,
+            "nominal_start_time": _time_ms(nominal.get("nominalStartTime")) if nominal else None,
+            "nominal_end_time": _time_ms(nominal.get("nominalEndTime")) if nominal else None,
+            "parent_run_id": parent_run,
+            "parent_job_namespace": _str(parent_job, "namespace"),
+            "parent_job_name": _str(parent_job, "name"),
+            "root_run_id": root_run,
+            "root_job_namespace": root_ns,
+            "root_job_name": root_name,
+            "error_message": _str(error, "message"),
+            "error_language": _str(error, "programmingLanguage"),
+            "error_stacktrace": _str(error, "stackTrace"),
+            "processing_engine": _str(engine, "name"),
+            "processing_engine_version": _str(engine, "version"),
+            "adapter_version": _str(engine, "openlineageAdapterVersion"),
+            "integration": _str(job_type, "integration"),
+            "processing_type": _str(job_type, "processingType"),
+            "job_type": _str(job_type, "jobType"),
+            "producer": _str(event, "producer"),
+            "event_types": [state],
+        },
+    )
+    ctx.facets(facets, ("run", "facets"), "run", ctx.job_namespace, ctx.job_name)
+    _job(ctx, event, parent_job, job_type)
+    _io(ctx, event, ctx.run_id)
+
+
+def _latest(t: int, facets: dict, key: str, part: str, field: str | None) -> dict[str, Any]:
+    """{time, <part>}: a facet's value stamped with the event time ({0, ""} if absent, so
+    that it never wins a max)."""
+    facet = facets.get(key)
+    if type(facet) is not dict:
+        return {"time": 0, part: ""}
+    if field is None:
+        return {"time": t, part: orjson.dumps(facet).decode()}
+    return {"time": t, part: _str(facet, field)}
+
+
+def _job(ctx: _Event, event: dict, parent_job: dict, job_type: dict) -> None:
+    facets = _dict(_dict(event, "job"), "facets")
+    if not job_type:
+        job_type = _dict(facets, "jobType")
+    t = ctx.time
+    ctx.add(
+        "jobs",
+        {
+            "namespace": ctx.job_namespace,
+            "name": ctx.job_name,
+            "first_seen": t,
+            "last_seen": t,
+            "latest_run": {"time": t if ctx.run_id else 0, "run_id": ctx.run_id},
+            "integration": _str(job_type, "integration"),
+            "processing_type": _str(job_type, "processingType"),
+            "job_type": _str(job_type, "jobType"),
+            "parent_job_namespace": _str(parent_job, "namespace"),
+            "parent_job_name": _str(parent_job, "name"),
+            "sql": _latest(t, facets, "sql", "query", "query"),
+            "source_code": _latest(t, facets, "sourceCode", "json", None),
+            "source_code_location": _latest(t, facets, "sourceCodeLocation", "url", "url"),
+            "documentation": _latest(t, facets, "documentation", "description", "description"),
+            "ownership": _latest(t, facets, "ownership", "json", None),
+            "tags": _latest(t, facets, "tags", "json", None),
+        },
+    )
+    ctx.facets(facets, ("job", "facets"), "job", ctx.job_namespace, ctx.job_name)
+
+
+def _io(ctx: _Event, event: dict, run_id: str) -> None:
+    for direction, stats_group in (("input", "inputFacets"), ("output", "outputFacets")):
+        datasets = event.get(direction + "s")
+        if type(datasets) is not list:
+            continue
+        for index, dataset in enumerate(datasets):
+            if type(dataset) is not dict:
+                continue
+            where = (direction + "s", index)
+            key, version_id, lineage_id = _dataset(ctx, dataset, where, direction, direction)
+            namespace, name = _str(dataset, "namespace"), _str(dataset, "name")
+            stats = _dict(dataset, stats_group)
+            ctx.facets(stats, (*where, stats_group), direction, namespace, name)
+            counts = _dict(stats, direction + "Statistics") or _dict(stats, "dataQualityMetrics")
+            if not counts:
+                counts = _dict(_dict(dataset, "facets"), "dataQualityMetrics")
+            ctx.add(
+                "io_edges",
+                {
+                    "job_namespace": ctx.job_namespace,
+                    "job_name": ctx.job_name,
+                    "run_id": run_id,
+                    "direction": direction,
+                    "namespace": namespace,
+                    "name": name,
+                    "dataset_key": key,
+                    "version_id": version_id,
+                    "column_lineage_id": lineage_id,
+                    "first_seen": ctx.time,
+                    "last_seen": ctx.time,
+                    "row_count": _count(counts, "rowCount"),
+                    "byte_count": _count(counts, "size", "bytes"),
+                    "file_count": _count(counts, "fileCount"),
+                },
+            )
+
+
+def _dataset(
+    ctx: _Event, dataset: dict, where: tuple, kind: str, direction: str
+) -> tuple[str, str, str]:
+    """Dataset, version, alias, column lineage and facet records of one dataset;
+    returns (dataset key, version id, column lineage id)."""
+    namespace, name = _str(dataset, "namespace"), _str(dataset, "name")
+    facets = _dict(dataset, "facets")
+    key, canonical_namespace, canonical_name = identity(namespace, name, facets)
+    t = ctx.time
+    version = dataset_version(namespace, name, facets)
+    version_id = ""
+    if version is not None:
+        version_id = version["version_id"]
+        ctx.add("dataset_versions", version)
+    lineage_id = ""
+    lineage = _dict(facets, "columnLineage") if direction == "output" else _NO_VALUE
+    if lineage:
+        edges = column_lineage(namespace, name, key, lineage)
+        if edges:
+            lineage_id = edges[0]["column_lineage_id"]
+            rows = ctx.out.get("column_edges")
+            if rows is None:
+                rows = ctx.out["column_edges"] = []
+            rows.extend(edges)
+    ctx.add(
+        "datasets",
+        {
+            "namespace": namespace,
+            "name": name,
+            "dataset_key": key,
+            "canonical_namespace": canonical_namespace,
+            "canonical_name": canonical_name,
+            "first_seen": t,
+            "last_seen": t,
+            "version": {"time": t if version_id else 0, "id": version_id},
+            "storage": _latest(t, facets, "storage", "json", None),
+            "datasource": _latest(t, facets, "dataSource", "json", None),
+            "symlinks": _latest(t, facets, "symlinks", "json", None),
+            "lifecycle": _latest(
+                t, facets, "lifecycleStateChange", "state", "lifecycleStateChange"
+            ),
+            "documentation": _latest(t, facets, "documentation", "description", "description"),
+            "ownership": _latest(t, facets, "ownership", "json", None),
+        },
+    )
+    symlinks = _dict(facets, "symlinks").get("identifiers")
+    if type(symlinks) is list:
+        for ident in symlinks:
+            if type(ident) is not dict:
+                continue
+            alias_ns, alias_name = _str(ident, "namespace"), _str(ident, "name")
+            ctx.add(
+                "dataset_aliases",
+                {
+                    "namespace": namespace,
+                    "name": name,
+                    "alias_namespace": alias_ns,
+                    "alias_name": alias_name,
+                    "alias_type": _str(ident, "type"),
+                    "dataset_key": key,
+                    "alias_key": identity(alias_ns, alias_name, None)[0],
+                    "first_seen": t,
+                    "last_seen": t,
+                },
+            )
+    ctx.facets(facets, (*where, "facets"), kind, namespace, name)
+    return key, version_id, lineage_id

@@ -13,9 +13,9 @@ from typing import Any
 
 import orjson
 
-from lineagehouse.processors.records import RawEvent
+from lineagehouse.processors.records import fields
 
-EVENTS_RAW_COLUMNS = RawEvent._fields
+EVENTS_RAW_COLUMNS = fields("events_raw")
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MS = timedelta(milliseconds=1)
 
@@ -77,29 +77,28 @@ def raw_row(
     warnings: list[str] | tuple[str, ...] = (),
     custom_facets: list[str] | tuple[str, ...] = (),
     core_version: str | None = None,
-    identity: uuid.UUID | None = None,
-) -> RawEvent:
+) -> dict[str, Any]:
     """The `events_raw` record of an accepted event (times in epoch milliseconds)."""
     kind = event_kind(event)
-    return RawEvent(
-        str(identity or event_id(event)),
-        epoch_ms(parse_time(event.get("eventTime"))),
-        kind,
-        _str(event, "eventType") if kind == "run" else "",
-        _str(event, "run", "runId"),
-        _str(event, "job", "namespace"),
-        _str(event, "job", "name"),
-        _str(event, "dataset", "namespace"),
-        _str(event, "dataset", "name"),
-        _str(event, "producer"),
-        _str(event, "schemaURL"),
-        value.decode("utf-8"),
-        source.topic,
-        source.partition,
-        source.offset,
-        (source.key or b"").decode("utf-8", "replace"),
-        epoch_ms(ingested_at),
-        list(warnings),
-        list(custom_facets),
-        core_version or "",
-    )
+    return {
+        "event_id": str(event_id(event)),
+        "event_time": epoch_ms(parse_time(event.get("eventTime"))),
+        "event_kind": kind,
+        "event_type": _str(event, "eventType") if kind == "run" else "",
+        "run_id": _str(event, "run", "runId"),
+        "job_namespace": _str(event, "job", "namespace"),
+        "job_name": _str(event, "job", "name"),
+        "dataset_namespace": _str(event, "dataset", "namespace"),
+        "dataset_name": _str(event, "dataset", "name"),
+        "producer": _str(event, "producer"),
+        "schema_url": _str(event, "schemaURL"),
+        "payload": value.decode("utf-8"),
+        "source_topic": source.topic,
+        "source_partition": source.partition,
+        "source_offset": source.offset,
+        "source_key": (source.key or b"").decode("utf-8", "replace"),
+        "ingested_at": epoch_ms(ingested_at),
+        "warnings": list(warnings),
+        "custom_facets": list(custom_facets),
+        "core_version": core_version or "",
+    }

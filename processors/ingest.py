@@ -15,7 +15,6 @@ import orjson
 from lineagehouse.processors.deadletter import DeadLetter, dead_letter
 from lineagehouse.processors.derive import DEFAULT_MAX_FACET_BYTES, Records, derive
 from lineagehouse.processors.events import Source, event_id, raw_row
-from lineagehouse.processors.records import RawEvent
 from lineagehouse.processors.validate import EventValidator, Problem
 
 
@@ -25,7 +24,7 @@ def classify(
     now: datetime,
     validator: EventValidator,
     max_reasons: int = 20,
-) -> RawEvent | DeadLetter:
+) -> dict[str, Any] | DeadLetter:
     """Validate `value`; the events_raw record if accepted, else its dead letter."""
     return _judge(value or b"", source, now, validator, max_reasons)[0]
 
@@ -47,7 +46,7 @@ def process_message(
         return result
     derived: Records = {}
     try:
-        derive(event, result.event_id, derived, result.custom_facets, max_facet_bytes)
+        derive(event, result["event_id"], derived, result["custom_facets"], max_facet_bytes)
     except Exception as exc:  # a derivation bug must not lose the event: dead-letter it
         problem = Problem("$", f"derivation failed ({type(exc).__name__}: {exc}); replay it")
         return dead_letter(
@@ -61,7 +60,7 @@ def process_message(
 
 def _judge(
     value: bytes, source: Source, now: datetime, validator: EventValidator, max_reasons: int
-) -> tuple[RawEvent | DeadLetter, Any]:
+) -> tuple[dict[str, Any] | DeadLetter, Any]:
     verdict = validator.validate(value)
     if not verdict.accepted or verdict.event is None:
         letter = dead_letter(

@@ -7,7 +7,8 @@ Commit protocol of this stage (at-least-once in; see ARCHITECTURE.md for the who
    accepted message gives its raw event and derived records; every other message a dead
    letter with all its reasons.
 3. Produce the dead letters to the DLQ topic, and per input partition and record kind one
-   or a few Avro messages (`avro.encode`) to the kind's topic, on the same partition
+   or a few Avro messages (`avro.encode`; rows combined per key first, `records.combine`,
+   and content already sent left out) to the kind's topic, on the same partition
    number; wait until the broker acknowledged every one. On a delivery failure, produce
    the whole batch again (duplicates are harmless downstream).
 4. Commit the batch's offsets.
@@ -21,14 +22,15 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections import OrderedDict
 from datetime import UTC, datetime
 
 from confluent_kafka import Message
 
 from lineagehouse import metrics
-from lineagehouse.processors.avro import SCHEMA_HEADER, encode, schema_tag
+from lineagehouse.processors.avro import ROWS_HEADER, SCHEMA_HEADER, encode, schema_tag
 from lineagehouse.processors.deadletter import DeadLetter
-from lineagehouse.processors.derive import Records
+from lineagehouse.processors.derive import Record, Records
 from lineagehouse.processors.events import Source
 from lineagehouse.processors.faults import Faults
 from lineagehouse.processors.ingest import process_message
@@ -40,6 +42,7 @@ from lineagehouse.processors.kafka import (
     next_offsets,
     usable,
 )
+from lineagehouse.processors.records import BY_NAME, combine
 from lineagehouse.processors.validate import EventValidator
 from lineagehouse.settings import Settings
 
@@ -67,6 +70,38 @@ def derive_batch(
     return by_partition, dead
 
 
+class SentContent:
+    """Ids of content records (dataset versions, column lineage) this process has sent and
+    the broker acknowledged: their rows are a pure function of the id, so sending them
+    again would change nothing. An optimisation only; a restart forgets it."""
+
+    def __init__(self, maxsize: int = 200_000) -> None:
+        self._ids: OrderedDict[str, None] = OrderedDict()
+        self._maxsize = maxsize
+
+    def unsent(self, kind: str, rows: list[Record], new: set[str]) -> list[Record]:
+        """The rows of `kind` whose content id was not sent yet (their ids go to `new`)."""
+        id_field = BY_NAME[kind].content_id
+        if id_field is None:
+            return rows
+        fresh = []
+        for row in rows:
+            content_id = row[id_field]
+            if content_id in self._ids:
+                self._ids.move_to_end(content_id)
+            else:
+                fresh.append(row)
+                new.add(content_id)
+        return fresh
+
+    def sent(self, ids: set[str]) -> None:
+        """Remember ids whose rows the broker acknowledged."""
+        for content_id in ids:
+            self._ids[content_id] = None
+        while len(self._ids) > self._maxsize:
+            self._ids.popitem(last=False)
+
+
 class ProcessorStage:
     def __init__(self, settings: Settings, faults: Faults | None = None) -> None:
         self.settings = settings
@@ -79,6 +114,7 @@ class ProcessorStage:
         self.consumer = batch_consumer(settings, worker.group_id, settings.ingest.max_event_bytes)
         self.sender = Sender(acked_producer(settings, limit))
         self._partitions: dict[str, int] = {}
+        self.content = SentContent()
 
     def run(self, stop: threading.Event) -> None:
         worker = self.settings.worker
@@ -152,20 +188,27 @@ class ProcessorStage:
                 key=letter.key,
                 headers=letter.headers(max_event),
             )
+        sent: Records = {}
+        new_content: set[str] = set()
         for input_partition, records in by_partition.items():
             key = f"{topics.events}/{input_partition}".encode()
             for kind, rows in records.items():
+                rows = self.content.unsent(kind, combine(kind, rows), new_content)
+                if not rows:
+                    continue
+                sent.setdefault(kind, []).extend(rows)
                 topic = topics.derived(kind)
                 partition = input_partition % self._partition_count(topic)
-                headers = [(SCHEMA_HEADER, schema_tag(kind).encode())]
-                for payload in encode(kind, rows, limit):
+                tag = (SCHEMA_HEADER, schema_tag(kind).encode())
+                for payload, count in encode(kind, rows, limit):
+                    headers = [tag, (ROWS_HEADER, str(count).encode())]
                     self.sender.send(topic, payload, key, partition, headers)
                     messages += 1
         self.sender.wait()
+        self.content.sent(new_content)
         metrics.DERIVED_MESSAGES.inc(messages)
-        for records in by_partition.values():
-            for kind, rows in records.items():
-                metrics.DERIVED_ROWS.labels(kind=kind).inc(len(rows))
+        for kind, rows in sent.items():
+            metrics.DERIVED_ROWS.labels(kind=kind).inc(len(rows))
 
     def _partition_count(self, topic: str) -> int:
         count = self._partitions.get(topic)

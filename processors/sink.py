@@ -2,12 +2,13 @@
 
 Commit protocol of this stage (see ARCHITECTURE.md for the whole):
 
-1. Consume messages from every derived topic (confluent-kafka, manual commits) and
-   decode each into columns (`avro.decode`), buffered per table.
-2. When `worker.sink_batch_rows` rows are buffered, or the oldest is
-   `worker.sink_flush_interval_s` old, insert each table's buffer with one
-   clickhouse-connect insert, retrying with backoff until ClickHouse acknowledged it
-   (blocking is the backpressure; nothing is dropped).
+1. Consume messages from every derived topic (confluent-kafka, manual commits) and keep
+   them per table and schema version; nothing is decoded in Python.
+2. When `worker.sink_batch_rows` rows are buffered (the `lineagehouse.rows` header), or
+   the oldest message is `worker.sink_flush_interval_s` old, join each table's messages
+   into one Avro container (`avro.splice`) and insert it (`FORMAT Avro`), retrying with
+   backoff until ClickHouse acknowledged (blocking is the backpressure; nothing is
+   dropped). Tables are written in `records.KIND_NAMES` order, runs last.
 3. Only then commit the offsets of every message whose rows were inserted.
 
 A crash before 3 replays those messages; every table collapses the copies (identities
@@ -27,10 +28,17 @@ from clickhouse_connect.driver.insert import InsertContext
 from confluent_kafka import Message
 
 from lineagehouse import metrics
-from lineagehouse.processors.avro import SCHEMA_HEADER, decode
+from lineagehouse.processors.avro import (
+    DEFAULT_MAX_MESSAGE_BYTES,
+    ROWS_HEADER,
+    SCHEMA_HEADER,
+    encode,
+    schema_tag,
+    splice,
+)
 from lineagehouse.processors.faults import Faults
 from lineagehouse.processors.kafka import batch_consumer, commit, next_offsets, usable
-from lineagehouse.processors.records import KIND_NAMES, ROW_TYPES, table_columns
+from lineagehouse.processors.records import KIND_NAMES, combine
 from lineagehouse.settings import ClickHouseSettings, Settings
 from lineagehouse.store.client import connect, is_retryable
 
@@ -53,33 +61,47 @@ class ClickHouseSink:
         self._settings = settings
         self._max_backoff_s = max_backoff_s
         self._client: Client | None = None
-        self._contexts: dict[tuple[str, bool], InsertContext] = {}  # no DESCRIBE per batch
+        self._contexts: dict[str, InsertContext] = {}  # no DESCRIBE TABLE per batch
 
     def write(self, table: str, columns: Sequence[str], rows: list[Sequence[Any]]) -> None:
         """Insert row-oriented `rows`."""
+
+        def insert(client: Client) -> None:
+            context = self._contexts.get(table)
+            if context is None:
+                context = client.create_insert_context(
+                    table, column_names=list(columns), settings=INSERT_SETTINGS
+                )
+                self._contexts[table] = context
+            context.data = rows
+            client.insert(context=context)
+
         if rows:
-            self._insert(table, columns, rows, column_oriented=False)
+            self._retry(table, len(rows), insert)
 
-    def write_columns(
+    def write_avro(
         self,
         table: str,
-        columns: dict[str, list[Any]],
+        container: bytes,
+        rows: int = 0,
         should_stop: Callable[[], bool] = lambda: False,
     ) -> None:
-        """Insert column-oriented data ({column: values}, all of equal length)."""
-        if columns and len(next(iter(columns.values()))):
-            names = list(columns)
-            self._insert(table, names, list(columns.values()), True, should_stop)
+        """Insert one Avro object container (columns matched by field name)."""
 
-    def _insert(
+        def insert(client: Client) -> None:
+            client.raw_insert(table, insert_block=container, settings=INSERT_SETTINGS, fmt="Avro")
+
+        self._retry(table, rows, insert, should_stop)
+
+    def _retry(
         self,
         table: str,
-        columns: Sequence[str],
-        data: list,
-        column_oriented: bool,
+        rows: int,
+        insert: Callable[[Client], None],
         should_stop: Callable[[], bool] = lambda: False,
     ) -> None:
-        rows = len(data[0]) if column_oriented else len(data)
+        """Run `insert` until it succeeds, backing off between attempts; raise SinkStopped
+        instead when `should_stop()` says the worker is stopping."""
         backoff = 0.2
         attempt = 0
         while True:
@@ -88,17 +110,7 @@ class ClickHouseSink:
             try:
                 client = self._client or connect(self._settings)
                 self._client = client
-                context = self._contexts.get((table, column_oriented))
-                if context is None:
-                    context = client.create_insert_context(
-                        table,
-                        column_names=list(columns),
-                        settings=INSERT_SETTINGS,
-                        column_oriented=column_oriented,
-                    )
-                    self._contexts[(table, column_oriented)] = context
-                context.data = data
-                client.insert(context=context)
+                insert(client)
             except Exception as exc:
                 self._client = None
                 self._contexts.clear()
@@ -125,43 +137,6 @@ class ClickHouseSink:
             return
 
 
-class TableBuffer:
-    """Decoded columns of one table, appended message by message."""
-
-    def __init__(self, kind: str) -> None:
-        self.kind = kind
-        self.layout = table_columns(kind)
-        self.fields: dict[str, list[Any]] = {}
-        self.rows = 0
-
-    def add_rows(self, rows: list[tuple]) -> int:
-        """Append records (row tuples of the kind's record type)."""
-        if not rows:
-            return 0
-        names = ROW_TYPES[self.kind]._fields
-        return self.add(dict(zip(names, map(list, zip(*rows, strict=True)), strict=True)))
-
-    def add(self, columns: dict[str, list[Any]]) -> int:
-        count = len(next(iter(columns.values()))) if columns else 0
-        if not self.fields:
-            self.fields = {name: list(values) for name, values in columns.items()}
-        else:
-            for name, values in columns.items():
-                self.fields[name].extend(values)
-        self.rows += count
-        return count
-
-    def table_columns(self) -> dict[str, list[Any]]:
-        """The buffer as ClickHouse columns (Tuple columns zipped from their parts)."""
-        out: dict[str, list[Any]] = {}
-        for column, parts in self.layout:
-            if len(parts) == 1:
-                out[column] = self.fields[parts[0]]
-            else:
-                out[column] = list(zip(*(self.fields[part] for part in parts), strict=True))
-        return out
-
-
 class SinkStage:
     def __init__(self, settings: Settings, faults: Faults | None = None) -> None:
         self.settings = settings
@@ -176,7 +151,7 @@ class SinkStage:
         worker = self.settings.worker
         self.consumer.subscribe(sorted(self.topics))
         log.info("sink started", extra={"topics": sorted(self.topics)})
-        buffers: dict[str, TableBuffer] = {}
+        buffers: dict[str, dict[str, list[tuple[bytes, int]]]] = {}
         consumed: list[Message] = []
         rows = 0
         oldest = 0.0
@@ -190,7 +165,7 @@ class SinkStage:
                     if not consumed:
                         oldest = time.monotonic()
                     consumed.extend(messages)
-                    rows += self._decode(messages, buffers)
+                    rows += self._buffer(messages, buffers)
                     self.faults.reached("sink.after_consume")
                 due = time.monotonic() >= oldest + worker.sink_flush_interval_s
                 if consumed and (rows >= worker.sink_batch_rows or due):
@@ -207,10 +182,13 @@ class SinkStage:
             self.consumer.close()
             log.info("sink stopped")
 
-    def _decode(self, messages: list[Message], buffers: dict[str, TableBuffer]) -> int:
+    def _buffer(
+        self, messages: list[Message], buffers: dict[str, dict[str, list[tuple[bytes, int]]]]
+    ) -> int:
         rows = 0
         for msg in messages:
-            tag = dict(msg.headers() or ()).get(SCHEMA_HEADER)
+            headers = dict(msg.headers() or ())
+            tag = headers.get(SCHEMA_HEADER)
             kind = self.topics.get(msg.topic())
             if tag is None or kind is None:
                 log.error(
@@ -222,23 +200,27 @@ class SinkStage:
                     },
                 )
                 continue
-            buffer = buffers.get(kind)
-            if buffer is None:
-                buffer = buffers[kind] = TableBuffer(kind)
-            rows += buffer.add(decode(tag.decode(), msg.value()))
+            count = int(headers.get(ROWS_HEADER, b"1"))
+            tables = buffers.setdefault(kind, {})
+            tables.setdefault(tag.decode(), []).append((msg.value(), count))
+            rows += count
         return rows
 
     def _flush(
-        self, buffers: dict[str, TableBuffer], consumed: list[Message], stop: threading.Event
+        self,
+        buffers: dict[str, dict[str, list[tuple[bytes, int]]]],
+        consumed: list[Message],
+        stop: threading.Event,
     ) -> None:
-        # One insert per table, in KIND_NAMES order (raw events first, runs last).
-        order = sorted(buffers, key=lambda kind: KIND_NAMES.index(kind))
-        for index, kind in enumerate(order):
-            self.sink.write_columns(
-                f"{self.database}.{kind}", buffers[kind].table_columns(), stop.is_set
-            )
-            if index == 0:
-                self.faults.reached("sink.mid_insert")
+        first = True
+        for kind in KIND_NAMES:  # raw events first, runs last
+            for tag, messages in buffers.get(kind, {}).items():
+                container = splice(tag, [value for value, _ in messages])
+                rows = sum(count for _, count in messages)
+                self.sink.write_avro(f"{self.database}.{kind}", container, rows, stop.is_set)
+                if first:
+                    self.faults.reached("sink.mid_insert")
+                    first = False
         self.faults.reached("sink.after_insert")
         try:
             commit(self.consumer, next_offsets(consumed))
@@ -246,3 +228,24 @@ class SinkStage:
         except Exception as exc:  # the messages replay; the tables absorb them
             log.warning("commit failed", extra={"error": str(exc)})
         self.faults.reached("sink.after_commit")
+
+
+def write_records(
+    sink: ClickHouseSink,
+    database: str,
+    records: dict[str, list[dict[str, Any]]],
+    max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
+) -> dict[str, int]:
+    """Write derived records straight to ClickHouse the way the pipeline does (combine,
+    Avro containers, one insert per table, runs last), without Kafka. For the replay,
+    tests and benchmarks; returns the rows written per kind."""
+    written: dict[str, int] = {}
+    for kind in KIND_NAMES:
+        rows = combine(kind, records.get(kind, ()))
+        if not rows:
+            continue
+        tag = schema_tag(kind)
+        containers = [payload for payload, _ in encode(kind, rows, max_message_bytes)]
+        sink.write_avro(f"{database}.{kind}", splice(tag, containers), len(rows))
+        written[kind] = len(rows)
+    return written

@@ -47,7 +47,7 @@ def raw_row_of(value: bytes, source: Any, ingested_at: datetime) -> list[Any]:
     """The events_raw row the worker would write for an accepted event's bytes."""
     from lineagehouse.processors.events import raw_row
 
-    return raw_row(orjson.loads(value), value, source, ingested_at)
+    return list(raw_row(orjson.loads(value), value, source, ingested_at).values())
 
 
 def facet(facet_type: str, spec_version: str = "1-0-0", **fields: Any) -> dict[str, Any]:

@@ -13,37 +13,20 @@ from clickhouse_connect.driver.client import Client
 
 from lineagehouse.processors.derive import derive
 from lineagehouse.processors.events import event_id
-from lineagehouse.processors.records import ROW_TYPES
+from lineagehouse.processors.records import KINDS
 
-# The identity (ORDER BY) of each table, as record fields.
+# The identity (ORDER BY) of each table.
 IDENTITIES: dict[str, tuple[str, ...]] = {
     "events_raw": ("event_id",),
-    "runs": ("run_id",),
-    "jobs": ("namespace", "name"),
-    "datasets": ("namespace", "name"),
-    "dataset_versions": ("namespace", "name", "version_id"),
-    "io_edges": ("job_namespace", "job_name", "run_id", "direction", "namespace", "name"),
-    "column_edges": (
-        "output_namespace",
-        "output_name",
-        "output_field",
-        "input_namespace",
-        "input_name",
-        "input_field",
-        "run_id",
-        "transformation_type",
-        "transformation_subtype",
-    ),
     "facets": (
         "run_id",
         "entity_kind",
         "entity_namespace",
         "entity_name",
         "facet_group",
-        "facet_name",
         "event_id",
     ),
-    "dataset_aliases": ("namespace", "name", "alias_namespace", "alias_name", "alias_type"),
+    **{kind.name: kind.key for kind in KINDS if kind.key},
 }
 
 
@@ -53,9 +36,8 @@ def expected_counts(events: list[dict[str, Any]]) -> dict[str, int]:
         identity = str(event_id(event))
         keys["events_raw"].add((identity,))
         for kind, rows in derive(event, identity).items():
-            fields = ROW_TYPES[kind]._fields
-            index = [fields.index(name) for name in IDENTITIES[kind]]
-            keys[kind].update(tuple(row[i] for i in index) for row in rows)
+            names = IDENTITIES[kind]
+            keys[kind].update(tuple(row[name] for name in names) for row in rows)
     return {kind: len(found) for kind, found in keys.items()}
 
 

@@ -1,9 +1,11 @@
 -- The lineage model derived from events (processors/derive.py, records.py).
 --
--- Every table is an AggregatingMergeTree whose ORDER BY is exactly the record's identity,
--- and whose other columns combine with min, max or a union only: a replayed or reordered
--- event changes nothing, and two rows about one thing (a START and a COMPLETE) merge into
--- the same result in any order. "Latest" values are max(Tuple(time, ..., value)): the
+-- Tables about things several events describe (runs, jobs, datasets, io_edges, aliases)
+-- are AggregatingMergeTree whose ORDER BY is exactly the record's identity and whose
+-- other columns combine with min, max or a union only: a replayed or reordered event
+-- changes nothing, and two rows about one thing (a START and a COMPLETE) merge into the
+-- same result in any order. Content tables (dataset_versions, column_edges) hold a pure
+-- function of their id; per-event tables (facets) the event's identity. "Latest" values are max(Tuple(time, ..., value)): the
 -- greatest version wins, ties break on the following tuple elements. Read with FINAL (or
 -- the views below, which do).
 --
@@ -88,92 +90,84 @@ CREATE TABLE IF NOT EXISTS {db}.datasets {on_cluster}
 ENGINE = {engine:AggregatingMergeTree()}
 ORDER BY (namespace, name);
 
--- One row per schema (hash of field names and types) and version facet of a dataset.
+-- Content-addressed: one row per schema and version facet of a dataset, a pure function
+-- of version_id (copies are identical). When a run saw it: io_edges.version_id.
 CREATE TABLE IF NOT EXISTS {db}.dataset_versions {on_cluster}
 (
     namespace           String,
     name                String,
-    version_id          String,
-    schema_hash         SimpleAggregateFunction(max, String),
-    dataset_version     SimpleAggregateFunction(max, String),
-    field_names         SimpleAggregateFunction(max, Array(String)),
-    field_types         SimpleAggregateFunction(max, Array(String)),
-    field_descriptions  SimpleAggregateFunction(max, Array(String)),
-    fields_json         SimpleAggregateFunction(max, String) CODEC(ZSTD(3)),
-    first               SimpleAggregateFunction(min, Tuple(time DateTime64(3, 'UTC'), run_id String)),
-    last                SimpleAggregateFunction(max, Tuple(time DateTime64(3, 'UTC'), run_id String))
+    version_id          String COMMENT 'hash of the whole schema facet fields and the version facet',
+    schema_hash         String COMMENT 'hash of field names and types only: equal means no schema change',
+    dataset_version     String COMMENT 'the version facet datasetVersion',
+    field_names         Array(String) COMMENT 'nested fields as dotted paths',
+    field_types         Array(String),
+    field_descriptions  Array(String),
+    fields_json         String CODEC(ZSTD(3)) COMMENT 'the schema facet fields as sent'
 )
-ENGINE = {engine:AggregatingMergeTree()}
+ENGINE = {engine:ReplacingMergeTree()}
 ORDER BY (namespace, name, version_id);
 
 -- A run's inputs and outputs: lineage at time T is a filter on first_seen/last_seen.
 CREATE TABLE IF NOT EXISTS {db}.io_edges {on_cluster}
 (
-    job_namespace  String,
-    job_name       String,
-    run_id         String COMMENT 'empty for lineage a JobEvent declares',
-    direction      LowCardinality(String) COMMENT 'input or output',
-    namespace      String,
-    name           String,
-    dataset_key    SimpleAggregateFunction(max, String),
-    version_id     SimpleAggregateFunction(max, String),
-    first_seen     SimpleAggregateFunction(min, DateTime64(3, 'UTC')),
-    last_seen      SimpleAggregateFunction(max, DateTime64(3, 'UTC')),
-    row_count      SimpleAggregateFunction(max, Nullable(UInt64)),
-    byte_count     SimpleAggregateFunction(max, Nullable(UInt64)),
-    file_count     SimpleAggregateFunction(max, Nullable(UInt64))
+    job_namespace      String,
+    job_name           String,
+    run_id             String COMMENT 'empty for lineage a JobEvent declares',
+    direction          LowCardinality(String) COMMENT 'input or output',
+    namespace          String,
+    name               String,
+    dataset_key        SimpleAggregateFunction(max, String),
+    version_id         SimpleAggregateFunction(max, String) COMMENT 'dataset_versions row the run saw',
+    column_lineage_id  SimpleAggregateFunction(max, String) COMMENT 'column_edges of this output in this run',
+    first_seen         SimpleAggregateFunction(min, DateTime64(3, 'UTC')),
+    last_seen          SimpleAggregateFunction(max, DateTime64(3, 'UTC')),
+    row_count          SimpleAggregateFunction(max, Nullable(UInt64)),
+    byte_count         SimpleAggregateFunction(max, Nullable(UInt64)),
+    file_count         SimpleAggregateFunction(max, Nullable(UInt64))
 )
 ENGINE = {engine:AggregatingMergeTree()}
 ORDER BY (job_namespace, job_name, run_id, direction, namespace, name);
 
+-- Content-addressed: the edges of one columnLineage facet, a pure function of
+-- column_lineage_id. Which runs had it: io_edges.column_lineage_id.
 CREATE TABLE IF NOT EXISTS {db}.column_edges {on_cluster}
 (
     output_namespace        String,
     output_name             String,
+    column_lineage_id       String COMMENT 'hash of the output and its columnLineage facet',
     output_field            String COMMENT 'empty: the whole output dataset depends on the input field',
     input_namespace         String,
     input_name              String,
     input_field             String,
-    run_id                  String,
     transformation_type     LowCardinality(String) COMMENT 'DIRECT, INDIRECT or empty',
     transformation_subtype  LowCardinality(String),
-    output_dataset_key      SimpleAggregateFunction(max, String),
-    input_dataset_key       SimpleAggregateFunction(max, String),
-    job_namespace           SimpleAggregateFunction(max, String),
-    job_name                SimpleAggregateFunction(max, String),
-    description             SimpleAggregateFunction(max, String),
-    masking                 SimpleAggregateFunction(max, UInt8),
-    first_seen              SimpleAggregateFunction(min, DateTime64(3, 'UTC')),
-    last_seen               SimpleAggregateFunction(max, DateTime64(3, 'UTC'))
+    output_dataset_key      String,
+    input_dataset_key       String,
+    description             String,
+    masking                 UInt8
 )
-ENGINE = {engine:AggregatingMergeTree()}
-ORDER BY (output_namespace, output_name, output_field, input_namespace, input_name, input_field,
-          run_id, transformation_type, transformation_subtype);
+ENGINE = {engine:ReplacingMergeTree()}
+ORDER BY (output_namespace, output_name, column_lineage_id, output_field, input_namespace,
+          input_name, input_field, transformation_type, transformation_subtype);
 
--- Every facet of every event, as sent (or summarised when over the size limit; the whole
--- event stays in events_raw). One event's facets: its identity is the event's.
+-- Every facet of every event, one row per entity and facets object of an event (or a
+-- summary when over the size limit; the whole event stays in events_raw).
 CREATE TABLE IF NOT EXISTS {db}.facets {on_cluster}
 (
     event_id          UUID,
     event_time        DateTime64(3, 'UTC'),
-    run_id            String,
-    job_namespace     String,
-    job_name          String,
+    run_id            String COMMENT 'empty for dataset and job events',
     entity_kind       LowCardinality(String) COMMENT 'run, job, dataset, input or output',
-    entity_namespace  String,
+    entity_namespace  String COMMENT 'the job namespace for run and job facets',
     entity_name       String,
     facet_group       LowCardinality(String) COMMENT 'facets, inputFacets or outputFacets',
-    facet_name        LowCardinality(String),
-    standard          UInt8 COMMENT '1: validated against an OpenLineage spec schema',
-    schema_url        LowCardinality(String),
-    producer          LowCardinality(String),
-    value             String CODEC(ZSTD(3)),
-    value_bytes       UInt32,
-    truncated         UInt8 COMMENT '1: value is a summary; the facet is in events_raw'
+    facets            Map(String, String) CODEC(ZSTD(3)) COMMENT 'facet name -> JSON as sent',
+    custom            Array(String) COMMENT 'facets without an OpenLineage spec schema',
+    summarised        Array(String) COMMENT 'facets over the size limit, kept as a summary'
 )
 ENGINE = {engine:ReplacingMergeTree()}
 PARTITION BY toYYYYMM(event_time)
-ORDER BY (run_id, entity_kind, entity_namespace, entity_name, facet_group, facet_name, event_id);
+ORDER BY (run_id, entity_kind, entity_namespace, entity_name, facet_group, event_id);
 
 CREATE TABLE IF NOT EXISTS {db}.dataset_aliases {on_cluster}
 (

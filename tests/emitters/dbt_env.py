@@ -326,14 +326,14 @@ def run_results(project_dir: Path, *, by: Literal["job", "dataset"] = "job") -> 
         if unique_id.startswith(("model.", "snapshot.")):
             statuses[_execution_key(manifest, unique_id, by, build)] = status
         elif unique_id.startswith("test."):
+            singular = manifest["nodes"][unique_id].get("test_metadata") is None
+            if by == "job" and singular:
+                statuses[unique_id] = status
             tested = _tested_node(parent_map, unique_id)
             if tested is None or tested.startswith("seed."):
                 continue
             key = _test_key(manifest, tested, by, build)
             statuses[key] = _worse(statuses.get(key), status)
-            singular = manifest["nodes"][unique_id].get("test_metadata") is None
-            if by == "job" and singular:
-                statuses[unique_id] = status
     return statuses
 
 

@@ -1,4 +1,4 @@
-"""Derived records travel as columnar Avro batches; the schemas are the records."""
+"""Derived records travel as Avro object containers; the schemas are the tables' columns."""
 
 from __future__ import annotations
 
@@ -6,58 +6,120 @@ import json
 from importlib import resources
 
 import pytest
+from clickhouse_connect.driver.client import Client
 
-from lineagehouse.processors.avro import decode, encode, load_schema, schema_tag
+from lineagehouse.processors.avro import decode, encode, header, schema_tag, splice
 from lineagehouse.processors.derive import derive
 from lineagehouse.processors.events import event_id
-from lineagehouse.processors.records import KIND_NAMES, ROW_TYPES, table_columns
+from lineagehouse.processors.records import BY_NAME, KIND_NAMES, avro_schema, combine, fields
+from lineagehouse.settings import Settings
+from lineagehouse.store.migrations import migrate
 from tests.events import lineage_event
 
 
-def test_every_kind_has_a_versioned_schema_with_the_record_fields() -> None:
+def derived(n: int = 300) -> dict[str, list]:
+    out: dict[str, list] = {}
+    for i in range(n):
+        event = lineage_event(i, job=f"job_{i % 7}")
+        derive(event, str(event_id(event)), out)
+    return out
+
+
+def test_every_kind_has_a_versioned_schema() -> None:
     folder = resources.files("lineagehouse.schemas") / "avro"
     shipped = sorted(p.name for p in folder.iterdir() if p.name.endswith(".avsc"))
     assert shipped == sorted(f"{kind}.v1.avsc" for kind in KIND_NAMES)
     for kind in KIND_NAMES:
         schema = json.loads((folder / f"{kind}.v1.avsc").read_text())
         assert schema["namespace"] == "io.lineagehouse.derived.v1"
-        assert [f["name"] for f in schema["fields"]] == list(ROW_TYPES[kind]._fields)
-        assert all(f["type"]["type"] == "array" for f in schema["fields"])
+    with pytest.raises(ValueError, match=r"unknown derived record schema 'runs\.v9'"):
+        avro_schema("runs", 9)
 
 
-def derived() -> dict[str, list]:
-    out: dict[str, list] = {}
-    for i in range(300):
-        event = lineage_event(i, job=f"job_{i % 7}")
-        derive(event, str(event_id(event)), out)
-    return out
+def test_records_have_exactly_the_schema_fields() -> None:
+    for kind, rows in derived(50).items():
+        assert rows, kind
+        assert all(tuple(row) == fields(kind) for row in rows), kind
 
 
 @pytest.mark.parametrize("kind", ["runs", "jobs", "datasets", "io_edges", "column_edges", "facets"])
 def test_round_trip_is_exact(kind: str) -> None:
     rows = derived()[kind]
-    [message] = encode(kind, rows, max_message_bytes=50_000_000)
-    columns = decode(schema_tag(kind), message)
-    assert list(zip(*columns.values(), strict=True)) == [tuple(r) for r in rows]
+    [(message, count)] = encode(kind, rows, max_message_bytes=50_000_000)
+    assert count == len(rows)
+    assert decode(message) == rows
 
 
-def test_large_batches_split_below_the_limit_and_keep_order() -> None:
+def test_large_batches_split_below_the_limit_and_splice_back_in_order() -> None:
     rows = derived()["facets"]
     messages = encode("facets", rows, max_message_bytes=20_000)
     assert len(messages) > 10
-    assert all(len(m) <= 20_000 for m in messages)
-    back = []
-    for message in messages:
-        back.extend(zip(*decode("facets.v1", message).values(), strict=True))
-    assert back == [tuple(r) for r in rows]
+    assert all(len(m) <= 20_000 for m, _ in messages)
+    assert sum(count for _, count in messages) == len(rows)
+    assert all(m.startswith(header("facets.v1")) for m, _ in messages)
+    joined = splice("facets.v1", [m for m, _ in messages])
+    assert decode(joined) == rows
+    with pytest.raises(ValueError, match=r"does not start with the runs\.v1 header"):
+        splice("runs.v1", [messages[0][0]])
 
 
-def test_unknown_schema_version_is_a_clear_error() -> None:
-    with pytest.raises(ValueError, match=r"unknown derived record schema 'runs\.v9'"):
-        load_schema("runs.v9")
+def test_combine_is_what_the_tables_do() -> None:
+    rows = derived()
+    runs = combine("runs", rows["runs"] * 2)
+    assert len(runs) == len({r["run_id"] for r in rows["runs"]})
+    jobs = combine("jobs", rows["jobs"])
+    assert sorted(j["name"] for j in jobs) == [f"job_{i}" for i in range(7)]
+    job_0 = next(j for j in jobs if j["name"] == "job_0")
+    times = [j["first_seen"] for j in rows["jobs"] if j["name"] == "job_0"]
+    assert (job_0["first_seen"], job_0["last_seen"]) == (min(times), max(times))
+    edges = rows["column_edges"]
+    assert len(combine("column_edges", edges)) == len(
+        {tuple(e[k] for k in BY_NAME["column_edges"].key) for e in edges}
+    )
+    assert combine("facets", rows["facets"]) == rows["facets"]  # one per event: untouched
 
 
-def test_tuple_columns_are_assembled_from_their_parts() -> None:
-    layout = dict(table_columns("runs"))
-    assert layout["state"] == ("state__terminal", "state__time", "state__event_id", "state__name")
-    assert layout["run_id"] == ("run_id",)
+def test_schemas_match_the_clickhouse_tables(settings: Settings, ch: Client) -> None:
+    """Field names are column names, nested records are Tuples, and the key and min/max/
+    union of each aggregated kind are the table's ORDER BY and SimpleAggregateFunctions."""
+    migrate(settings)
+    db = settings.clickhouse.database
+    for kind in KIND_NAMES:
+        described = ch.query(f"DESCRIBE TABLE {db}.{kind}").result_rows
+        columns = {row[0]: row[1] for row in described}
+        assert tuple(columns) == fields(kind), kind
+        for field in avro_schema(kind)["fields"]:
+            if isinstance(field["type"], dict) and field["type"]["type"] == "record":
+                assert "Tuple(" in columns[field["name"]], (kind, field["name"])
+        spec = BY_NAME[kind]
+        sorting = ch.command(
+            f"SELECT sorting_key FROM system.tables WHERE database = '{db}' AND name = '{kind}'"
+        )
+        if spec.key:
+            assert tuple(part.strip() for part in sorting.split(",")) == spec.key, kind
+        if spec.aggregated:
+            for name, type_name in columns.items():
+                if name in spec.key:
+                    continue
+                function = type_name.removeprefix("SimpleAggregateFunction(").split(",")[0]
+                wanted = (
+                    "min"
+                    if name in spec.minimum
+                    else "groupUniqArrayArray"
+                    if name in spec.union
+                    else "max"
+                )
+                assert function == wanted, (kind, name, type_name)
+
+
+def test_containers_insert_as_they_are(settings: Settings, ch: Client) -> None:
+    from lineagehouse.processors.sink import ClickHouseSink, write_records
+
+    migrate(settings)
+    db = settings.clickhouse.database
+    rows = derived(100)
+    written = write_records(ClickHouseSink(settings.clickhouse), db, rows, 30_000)
+    assert written["facets"] == len(rows["facets"])
+    got = ch.query(f"SELECT run_id, tupleElement(state, 'name') FROM {db}.runs FINAL").result_rows
+    assert sorted(got) == sorted({(r["run_id"], "COMPLETE") for r in rows["runs"]})
+    assert schema_tag("runs") == "runs.v1"

@@ -10,7 +10,7 @@ import orjson
 from lineagehouse.processors.derive import derive
 from lineagehouse.processors.events import event_id
 from lineagehouse.processors.naming import identity
-from lineagehouse.processors.records import ROW_TYPES, Facet, IoEdge, Run
+from lineagehouse.processors.records import fields
 from lineagehouse.processors.validate import default_validator
 from tests.conftest import CORPUS
 from tests.events import BASE_TIME, PRODUCER, facet, lineage_event, run_event
@@ -31,28 +31,35 @@ def test_run_record_carries_state_times_parent_engine_and_type() -> None:
     event = lineage_event(5, job="dag.task", parent=parent)
     out = records(event)
     [run] = out["runs"]
-    assert isinstance(run, Run)
-    assert (run.run_id, run.job_namespace, run.job_name) == (
+    assert (run["run_id"], run["job_namespace"], run["job_name"]) == (
         event["run"]["runId"],
         "tests",
         "dag.task",
     )
-    assert (run.state__terminal, run.state__time, run.state__name) == (1, ms(5), "COMPLETE")
-    assert run.state__event_id == str(event_id(event))
-    assert run.started_at is None  # only a START says when the run started
-    assert run.nominal_start_time == ms(5) and run.nominal_end_time is None
-    assert (run.parent_run_id, run.parent_job_namespace, run.parent_job_name) == parent
+    assert (run["state"]["terminal"], run["state"]["time"], run["state"]["name"]) == (
+        1,
+        ms(5),
+        "COMPLETE",
+    )
+    assert run["state"]["event_id"] == str(event_id(event))
+    assert run["started_at"] is None  # only a START says when the run started
+    assert run["nominal_start_time"] == ms(5) and run["nominal_end_time"] is None
+    assert (run["parent_run_id"], run["parent_job_namespace"], run["parent_job_name"]) == parent
     # Without a `root` in the parent facet, the parent is the best root we know.
-    assert (run.root_run_id, run.root_job_namespace, run.root_job_name) == parent
-    assert (run.processing_engine, run.processing_engine_version) == ("spark", "3.5.1")
-    assert (run.integration, run.processing_type, run.job_type) == ("SPARK", "BATCH", "JOB")
-    assert run.event_types == ["COMPLETE"]
+    assert (run["root_run_id"], run["root_job_namespace"], run["root_job_name"]) == parent
+    assert (run["processing_engine"], run["processing_engine_version"]) == ("spark", "3.5.1")
+    assert (run["integration"], run["processing_type"], run["job_type"]) == (
+        "SPARK",
+        "BATCH",
+        "JOB",
+    )
+    assert run["event_types"] == ["COMPLETE"]
 
 
 def test_root_comes_from_the_parent_facet_root_or_is_the_run_itself() -> None:
     event = run_event(1, job="spark_app")
     [run] = records(event)["runs"]
-    assert (run.root_run_id, run.root_job_name) == (event["run"]["runId"], "spark_app")
+    assert (run["root_run_id"], run["root_job_name"]) == (event["run"]["runId"], "spark_app")
     event["run"]["facets"] = {
         "parent": facet(
             "ParentRunFacet",
@@ -63,8 +70,8 @@ def test_root_comes_from_the_parent_facet_root_or_is_the_run_itself() -> None:
         )
     }
     [run] = records(event)["runs"]
-    assert (run.parent_run_id, run.parent_job_name) == ("r-task", "dag.task")
-    assert (run.root_run_id, run.root_job_namespace, run.root_job_name) == (
+    assert (run["parent_run_id"], run["parent_job_name"]) == ("r-task", "dag.task")
+    assert (run["root_run_id"], run["root_job_namespace"], run["root_job_name"]) == (
         "r-dag",
         "airflow",
         "dag",
@@ -73,11 +80,15 @@ def test_root_comes_from_the_parent_facet_root_or_is_the_run_itself() -> None:
 
 def test_start_sets_started_at_and_is_not_terminal() -> None:
     [run] = records(run_event(3, event_type="START"))["runs"]
-    assert (run.state__terminal, run.state__name, run.started_at) == (0, "START", ms(3))
+    assert (run["state"]["terminal"], run["state"]["name"], run["started_at"]) == (
+        0,
+        "START",
+        ms(3),
+    )
     for state in ("FAIL", "ABORT", "COMPLETE"):
-        assert records(run_event(3, event_type=state))["runs"][0].state__terminal == 1
+        assert records(run_event(3, event_type=state))["runs"][0]["state"]["terminal"] == 1
     for state in ("RUNNING", "OTHER"):
-        assert records(run_event(3, event_type=state))["runs"][0].state__terminal == 0
+        assert records(run_event(3, event_type=state))["runs"][0]["state"]["terminal"] == 0
 
 
 def test_error_message_facet() -> None:
@@ -91,7 +102,7 @@ def test_error_message_facet() -> None:
         )
     }
     [run] = records(event)["runs"]
-    assert (run.error_message, run.error_language, run.error_stacktrace) == (
+    assert (run["error_message"], run["error_language"], run["error_stacktrace"]) == (
         "division by zero",
         "python",
         "Traceback ...",
@@ -107,15 +118,21 @@ def test_job_record_keeps_latest_facets_with_their_time() -> None:
         "SourceCodeLocationJobFacet", type="git", url="https://git.example.com/etl.py"
     )
     [job] = records(event)["jobs"]
-    assert (job.namespace, job.name) == ("tests", "pipeline.load")
-    assert (job.sql__time, job.sql__query) == (
+    assert (job["namespace"], job["name"]) == ("tests", "pipeline.load")
+    assert (job["sql"]["time"], job["sql"]["query"]) == (
         ms(2),
         "INSERT INTO shop.analytics.daily_2 SELECT ...",
     )
-    assert job.documentation__description == "loads the daily table"
-    assert job.source_code_location__url == "https://git.example.com/etl.py"
-    assert (job.ownership__time, job.ownership__json) == (0, "")  # absent: never wins a max
-    assert (job.latest_run__time, job.latest_run__run_id) == (ms(2), event["run"]["runId"])
+    assert job["documentation"]["description"] == "loads the daily table"
+    assert job["source_code_location"]["url"] == "https://git.example.com/etl.py"
+    assert (job["ownership"]["time"], job["ownership"]["json"]) == (
+        0,
+        "",
+    )  # absent: never wins a max
+    assert (job["latest_run"]["time"], job["latest_run"]["run_id"]) == (
+        ms(2),
+        event["run"]["runId"],
+    )
 
 
 def test_datasets_versions_and_nested_fields() -> None:
@@ -137,44 +154,49 @@ def test_datasets_versions_and_nested_fields() -> None:
     }
     out = records(event)
     [version] = out["dataset_versions"]
-    assert version.field_names == ["id", "address", "address.city"]
-    assert version.field_types == ["BIGINT", "STRUCT", "STRING"]
-    assert version.field_descriptions == ["", "", "town"]
-    assert version.dataset_version == "v7"
-    assert (version.first__run_id, version.first__time) == (event["run"]["runId"], ms(1))
-    datasets = {(d.namespace, d.name): d for d in out["datasets"]}
+    assert version["field_names"] == ["id", "address", "address.city"]
+    assert version["field_types"] == ["BIGINT", "STRUCT", "STRING"]
+    assert version["field_descriptions"] == ["", "", "town"]
+    assert version["dataset_version"] == "v7"
+    datasets = {(d["namespace"], d["name"]): d for d in out["datasets"]}
     output = datasets[("postgres://db:5432", "public.dst_1")]
-    assert (output.version__id, output.version__time) == (version.version_id, ms(1))
+    assert (output["version"]["id"], output["version"]["time"]) == (version["version_id"], ms(1))
+    [edge] = [e for e in out["io_edges"] if e["direction"] == "output"]
+    assert edge["version_id"] == version["version_id"]  # which version the run wrote
 
-    # A description is not a schema change; a type is, and so is a new version facet.
+    # A description is a new version but not a schema change; a type is both, and a new
+    # version facet is a new version.
     same = copy.deepcopy(event)
     same["outputs"][0]["facets"]["schema"]["fields"][0]["description"] = "key"
-    assert records(same)["dataset_versions"][0].version_id == version.version_id
+    described = records(same)["dataset_versions"][0]
+    assert described["version_id"] != version["version_id"]
+    assert described["schema_hash"] == version["schema_hash"]
     retyped = copy.deepcopy(event)
     retyped["outputs"][0]["facets"]["schema"]["fields"][0]["type"] = "INT"
-    assert records(retyped)["dataset_versions"][0].version_id != version.version_id
+    assert records(retyped)["dataset_versions"][0]["schema_hash"] != version["schema_hash"]
     bumped = copy.deepcopy(event)
     bumped["outputs"][0]["facets"]["version"]["datasetVersion"] = "v8"
-    assert records(bumped)["dataset_versions"][0].version_id != version.version_id
+    bumped_version = records(bumped)["dataset_versions"][0]
+    assert bumped_version["version_id"] != version["version_id"]
+    assert bumped_version["schema_hash"] == version["schema_hash"]
 
 
 def test_io_edges_with_statistics() -> None:
     event = lineage_event(4, rows=250)
     edges = records(event)["io_edges"]
-    assert all(isinstance(e, IoEdge) for e in edges)
-    by_direction = {(e.direction, e.name): e for e in edges}
+    by_direction = {(e["direction"], e["name"]): e for e in edges}
     assert set(by_direction) == {
         ("input", "shop.public.orders_4"),
         ("input", "shop.public.customers_4"),
         ("output", "shop.analytics.daily_4"),
     }
     output = by_direction[("output", "shop.analytics.daily_4")]
-    assert (output.row_count, output.byte_count, output.file_count) == (250, 25_000, None)
+    assert (output["row_count"], output["byte_count"], output["file_count"]) == (250, 25_000, None)
     orders = by_direction[("input", "shop.public.orders_4")]
-    assert (orders.row_count, orders.byte_count) == (250, 30_000)  # dataQualityMetrics
-    assert {e.run_id for e in edges} == {event["run"]["runId"]}
-    assert {e.first_seen for e in edges} == {ms(4)}
-    assert orders.dataset_key == identity(orders.namespace, orders.name, None)[0]
+    assert (orders["row_count"], orders["byte_count"]) == (250, 30_000)  # dataQualityMetrics
+    assert {e["run_id"] for e in edges} == {event["run"]["runId"]}
+    assert {e["first_seen"] for e in edges} == {ms(4)}
+    assert orders["dataset_key"] == identity(orders["namespace"], orders["name"], None)[0]
 
 
 def test_column_edges_new_and_old_formats_and_dataset_level() -> None:
@@ -218,7 +240,12 @@ def test_column_edges_new_and_old_formats_and_dataset_level() -> None:
         )
     }
     edges = {
-        (e.output_field, e.input_field, e.transformation_type, e.transformation_subtype): e
+        (
+            e["output_field"],
+            e["input_field"],
+            e["transformation_type"],
+            e["transformation_subtype"],
+        ): e
         for e in records(event)["column_edges"]
     }
     assert set(edges) == {
@@ -228,8 +255,8 @@ def test_column_edges_new_and_old_formats_and_dataset_level() -> None:
         ("", "country", "INDIRECT", "FILTER"),
     }
     old = edges[("email_hash", "email", "MASKED", "")]
-    assert old.description == "sha256"
-    assert (old.output_name, old.input_name) == ("public.dst_1", "public.src_1")
+    assert old["description"] == "sha256"
+    assert (old["output_name"], old["input_name"]) == ("public.dst_1", "public.src_1")
 
 
 def test_every_facet_is_kept_standard_or_custom() -> None:
@@ -248,25 +275,25 @@ def test_every_facet_is_kept_standard_or_custom() -> None:
     verdict = default_validator().validate(value)
     assert verdict.accepted
     facets = records(event, verdict.custom_facets)["facets"]
-    assert all(isinstance(f, Facet) for f in facets)
-    expected = (
-        len(event["run"]["facets"])
-        + len(event["job"]["facets"])
-        + sum(len(d["facets"]) + len(d.get("inputFacets", {})) for d in event["inputs"])
-        + sum(len(d["facets"]) + len(d.get("outputFacets", {})) for d in event["outputs"])
-    )
-    assert len(facets) == expected
-    by_name = {(f.entity_kind, f.facet_group, f.facet_name): f for f in facets}
-    assert by_name[("run", "facets", "acme_cost")].standard == 0
-    assert by_name[("run", "facets", "airflow")].standard == 0  # a core base schema only
-    assert by_name[("run", "facets", "nominalTime")].standard == 1
-    assert by_name[("input", "inputFacets", "dataQualityMetrics")].standard == 1
-    assert by_name[("output", "outputFacets", "outputStatistics")].entity_name == (
-        "shop.analytics.daily_1"
-    )
-    sql = by_name[("job", "facets", "sql")]
-    assert orjson.loads(sql.value) == event["job"]["facets"]["sql"]
-    assert (sql.truncated, sql.value_bytes) == (0, len(sql.value))
+    expected = {
+        ("run", "facets"): event["run"]["facets"],
+        ("job", "facets"): event["job"]["facets"],
+        ("output", "outputFacets"): event["outputs"][0]["outputFacets"],
+    }
+    for dataset in event["inputs"]:
+        expected[("input", "facets", dataset["name"])] = dataset["facets"]
+        expected[("input", "inputFacets", dataset["name"])] = dataset["inputFacets"]
+    assert len(facets) == len(expected) + 1  # + the output's dataset facets
+    by_entity = {(f["entity_kind"], f["facet_group"]): f for f in facets}
+    run = by_entity[("run", "facets")]
+    assert {k: orjson.loads(v) for k, v in run["facets"].items()} == event["run"]["facets"]
+    assert sorted(run["custom"]) == ["acme_cost", "airflow"]  # airflow: a core base schema
+    assert (run["entity_namespace"], run["entity_name"]) == ("tests", "pipeline.load")
+    stats = by_entity[("output", "outputFacets")]
+    assert (stats["entity_name"], stats["custom"]) == ("shop.analytics.daily_1", [])
+    job = by_entity[("job", "facets")]
+    assert orjson.loads(job["facets"]["sql"]) == event["job"]["facets"]["sql"]
+    assert job["summarised"] == [] and job["event_id"] == str(event_id(event))
 
 
 def test_oversized_facet_is_summarised() -> None:
@@ -274,12 +301,15 @@ def test_oversized_facet_is_summarised() -> None:
     event["run"]["facets"] = {
         "huge": {"_producer": "p", "_schemaURL": "https://x.example.com/h.json", "blob": "x" * 5000}
     }
-    [huge] = derive(event, "id", max_facet_bytes=1024)["facets"]
-    assert huge.truncated == 1 and huge.value_bytes > 5000
-    assert orjson.loads(huge.value) == {
+    [record] = derive(event, "id", max_facet_bytes=1024)["facets"]
+    assert record["summarised"] == ["huge"]
+    summary = orjson.loads(record["facets"]["huge"])
+    assert summary == {
         "_summary": True,
-        "bytes": huge.value_bytes,
+        "bytes": len(orjson.dumps(event["run"]["facets"]["huge"])),
         "keys": ["_producer", "_schemaURL", "blob"],
+        "_producer": "p",
+        "_schemaURL": "https://x.example.com/h.json",
     }
 
 
@@ -297,8 +327,8 @@ def test_dataset_event_and_job_event() -> None:
     out = records(dataset_event)
     assert "runs" not in out and "io_edges" not in out
     [dataset] = out["datasets"]
-    assert dataset.documentation__description == "events"
-    assert [f.entity_kind for f in out["facets"]] == ["dataset"]
+    assert dataset["documentation"]["description"] == "events"
+    assert [f["entity_kind"] for f in out["facets"]] == ["dataset"]
 
     job_event = {
         "eventTime": "2024-05-01T00:00:00Z",
@@ -310,10 +340,10 @@ def test_dataset_event_and_job_event() -> None:
     }
     out = records(job_event)
     assert "runs" not in out
-    assert [(j.namespace, j.name, j.latest_run__run_id) for j in out["jobs"]] == [
+    assert [(j["namespace"], j["name"], j["latest_run"]["run_id"]) for j in out["jobs"]] == [
         ("n", "declared", "")
     ]
-    assert sorted((e.direction, e.name, e.run_id) for e in out["io_edges"]) == [
+    assert sorted((e["direction"], e["name"], e["run_id"]) for e in out["io_edges"]) == [
         ("input", "in", ""),
         ("output", "out", ""),
     ]
@@ -336,12 +366,15 @@ def test_symlinks_join_a_path_to_its_table() -> None:
         }
     ]
     out = records(event)
-    [dataset] = [d for d in out["datasets"] if d.namespace == "s3a://lake"]
-    assert dataset.name == "/warehouse/sales/dt=2024-05-01"  # kept as sent
-    assert (dataset.canonical_namespace, dataset.canonical_name) == ("hive://meta:9083", "db.sales")
+    [dataset] = [d for d in out["datasets"] if d["namespace"] == "s3a://lake"]
+    assert dataset["name"] == "/warehouse/sales/dt=2024-05-01"  # kept as sent
+    assert (dataset["canonical_namespace"], dataset["canonical_name"]) == (
+        "hive://meta:9083",
+        "db.sales",
+    )
     [alias] = out["dataset_aliases"]
-    assert alias.dataset_key == dataset.dataset_key == alias.alias_key
-    assert dataset.dataset_key == identity("hive://meta:9083", "db.sales", None)[0]
+    assert alias["dataset_key"] == dataset["dataset_key"] == alias["alias_key"]
+    assert dataset["dataset_key"] == identity("hive://meta:9083", "db.sales", None)[0]
 
 
 def test_every_valid_corpus_event_derives() -> None:
@@ -353,11 +386,11 @@ def test_every_valid_corpus_event_derives() -> None:
         event = verdict.event
         out = derive(event, str(event_id(event)), custom_facets=verdict.custom_facets)
         for kind, rows in out.items():
-            assert all(type(row) is ROW_TYPES[kind] for row in rows), kind
+            assert all(tuple(row) == fields(kind) for row in rows), kind
         if "run" in event:
             runs += 1
             assert len(out["runs"]) == 1
-            assert out["runs"][0].run_id == event["run"]["runId"]
+            assert out["runs"][0]["run_id"] == event["run"]["runId"]
             assert len(out.get("io_edges", [])) == len(event.get("inputs") or []) + len(
                 event.get("outputs") or []
             )

@@ -16,11 +16,10 @@ from typing import Any
 import pytest
 from clickhouse_connect.driver.client import Client
 
-from lineagehouse.processors.avro import decode, encode, schema_tag
 from lineagehouse.processors.derive import derive
 from lineagehouse.processors.events import event_id
 from lineagehouse.processors.records import KIND_NAMES
-from lineagehouse.processors.sink import ClickHouseSink, TableBuffer
+from lineagehouse.processors.sink import ClickHouseSink, write_records
 from lineagehouse.settings import Settings
 from lineagehouse.store.migrations import migrate
 from tests.events import BASE_TIME, facet, lineage_event
@@ -66,14 +65,11 @@ def run_events(rng: random.Random, runs: int) -> list[dict[str, Any]]:
 
 
 def write(sink: ClickHouseSink, db: str, batch: list[dict[str, Any]]) -> None:
+    """The pipeline's path without Kafka: derive, combine, Avro containers, inserts."""
     out: dict[str, list] = {}
     for event in batch:
         derive(event, str(event_id(event)), out)
-    for kind, rows in out.items():
-        buffer = TableBuffer(kind)
-        for message in encode(kind, rows, max_message_bytes=200_000):
-            buffer.add(decode(schema_tag(kind), message))
-        sink.write_columns(f"{db}.{kind}", buffer.table_columns())
+    write_records(sink, db, out, max_message_bytes=50_000)
 
 
 def snapshot(ch: Client, db: str) -> dict[str, list[tuple]]:
