@@ -32,6 +32,7 @@ import threading
 import time
 import urllib.request
 import uuid
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -40,15 +41,19 @@ from confluent_kafka import Consumer, Producer
 
 from lineagehouse.embedded.broker import start_broker
 from lineagehouse.embedded.process import free_port, http_ok, stop_process, wait_until
+from lineagehouse.processors.avro import encode as avro_encode
+from lineagehouse.processors.avro import schema_tag, splice
 from lineagehouse.processors.derive import derive
-from lineagehouse.processors.events import event_id
-from lineagehouse.processors.sink import ClickHouseSink, TableBuffer
+from lineagehouse.processors.events import Source, raw_row
+from lineagehouse.processors.records import KIND_NAMES, combine
+from lineagehouse.processors.sink import ClickHouseSink
 from lineagehouse.settings import Settings, load_settings
 from lineagehouse.store.migrations import migrate
 from lineagehouse.topics import ensure_topics
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
+from tests.conftest import settings_env  # noqa: E402
 from tests.events import encode, lineage_event, run_key  # noqa: E402
 from tests.model import expected_counts, stored_counts  # noqa: E402
 
@@ -77,24 +82,8 @@ def make_settings(tmp: str, kafka: str, url: str, name: str, web_port: int) -> S
 
 
 def worker_env(settings: Settings) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("LINEAGEHOUSE_")}
-    env.update(
-        {
-            "LINEAGEHOUSE_LOG_FORMAT": "text",
-            "LINEAGEHOUSE_LOG_LEVEL": "WARNING",
-            "LINEAGEHOUSE_DATA_DIR": str(settings.data_dir),
-            "LINEAGEHOUSE_KAFKA__BOOTSTRAP_SERVERS": settings.kafka.bootstrap_servers,
-            "LINEAGEHOUSE_CLICKHOUSE__URL": settings.clickhouse.url,
-            "LINEAGEHOUSE_CLICKHOUSE__DATABASE": settings.clickhouse.database,
-            "LINEAGEHOUSE_TOPICS__EVENTS": settings.topics.events,
-            "LINEAGEHOUSE_TOPICS__DLQ": settings.topics.dlq,
-            "LINEAGEHOUSE_WORKER__GROUP_ID": settings.worker.group_id,
-            "LINEAGEHOUSE_WORKER__SINK_GROUP_ID": settings.worker.sink_group_id,
-            "LINEAGEHOUSE_WORKER__WEB_PORT": str(settings.worker.web_port),
-            "LINEAGEHOUSE_WORKER__WEB_HOST": "127.0.0.1",
-        }
-    )
-    return env
+    """The tests' child-process environment for `settings`, with quieter logs."""
+    return {**settings_env(settings), "LINEAGEHOUSE_LOG_LEVEL": "WARNING"}
 
 
 def metric(text: str, name: str) -> float:
@@ -218,33 +207,42 @@ def faust_noop_rate(settings: Settings, n: int, tmp: str) -> float:
     raise SystemExit(f"faust no-op agent failed:\n{out.stdout[-2000:]}\n{out.stderr[-2000:]}")
 
 
-def insert_rate(settings: Settings, sample: int) -> tuple[float, float, int]:
-    """(rows/s, events/s, rows per event) of the sink adapter inserting derived rows."""
+def insert_rate(settings: Settings, sample: int) -> tuple[float, float, float]:
+    """(rows/s, events/s, rows per event) of ClickHouse ingesting the pipeline's Avro
+    containers for `sample` events (derived, combined and encoded before the clock)."""
     records: dict[str, list] = {}
     for i in range(sample):
         event = bench_event(i)
-        identity = str(event_id(event))
-        derive(event, identity, records)
-    rows = sum(len(r) for r in records.values())
-    buffers = {}
-    for kind, kind_rows in records.items():
-        buffers[kind] = TableBuffer(kind)
-        buffers[kind].add_rows(kind_rows)
+        records.setdefault("events_raw", []).append(
+            raw_row(event, encode(event), Source("bench", 0, i, None), datetime.now(UTC))
+        )
+        derive(event, records["events_raw"][-1]["event_id"], records)
+    containers = {}
+    rows = 0
+    for kind in KIND_NAMES:
+        kind_rows = combine(kind, records.get(kind, ()))
+        if kind_rows:
+            rows += len(kind_rows)
+            payloads = [p for p, _ in avro_encode(kind, kind_rows)]
+            containers[kind] = splice(schema_tag(kind), payloads)
     sink = ClickHouseSink(settings.clickhouse)
     started = time.perf_counter()
-    for kind, buffer in buffers.items():
-        sink.write_columns(f"{settings.clickhouse.database}.{kind}", buffer.table_columns())
+    for kind, container in containers.items():
+        sink.write_avro(f"{settings.clickhouse.database}.{kind}", container)
     elapsed = time.perf_counter() - started
-    return rows / elapsed, sample / elapsed, rows // sample
+    return rows / elapsed, sample / elapsed, rows / sample
 
 
 def start_workers(settings: Settings, stages: str, logs: Any) -> list[subprocess.Popen]:
+    """`all`: one worker process; `split`: a sink process and a processor process;
+    `split2`: a sink and two processor replicas (one consumer group)."""
     env = worker_env(settings)
     cmd = [sys.executable, "-m", "lineagehouse.cli", "worker"]
     if stages == "all":
         return [subprocess.Popen([*cmd, "--stage", "all"], env=env, stdout=logs, stderr=logs)]
     procs = []
-    for i, stage in enumerate(("processor", "sink")):
+    roles = ["sink", "processor"] + (["processor"] if stages == "split2" else [])
+    for i, stage in enumerate(roles):
         stage_env = {**env, "LINEAGEHOUSE_WORKER__WEB_PORT": str(settings.worker.web_port + i)}
         procs.append(
             subprocess.Popen([*cmd, "--stage", stage], env=stage_env, stdout=logs, stderr=logs)
@@ -340,7 +338,7 @@ def latency_run(settings: Settings, rate: float, seconds: float, logs: Any) -> l
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, default=200_000)
-    parser.add_argument("--stages", choices=["all", "split"], default="all")
+    parser.add_argument("--stages", choices=["all", "split", "split2"], default="all")
     parser.add_argument("--noop-events", type=int, default=50_000)
     parser.add_argument("--latency-seconds", type=float, default=20.0)
     args = parser.parse_args()
@@ -420,7 +418,7 @@ def main() -> None:
         ("reference: confluent-kafka consume, msgs/s", f"{raw_rate:,.0f}"),
         ("reference: faust no-op agent take(), msgs/s", f"{noop_rate:,.0f}"),
         ("reference: ClickHouse insert of derived rows, rows/s", f"{rows_rate:,.0f}"),
-        (f"  = events/s at {rows_per_event} rows per event", f"{insert_events_rate:,.0f}"),
+        (f"  = events/s at {rows_per_event:.1f} rows per event", f"{insert_events_rate:,.0f}"),
         ("PIPELINE end to end, events/s", f"{pipeline_rate:,.0f}"),
         ("  seconds for all events", f"{elapsed:,.1f}"),
         ("  ratio to confluent-kafka consume", f"{pipeline_rate / raw_rate:.3f}"),

@@ -241,21 +241,19 @@ class _Event:
         """One record for the facets object found at JSON path `where`."""
         if type(facets) is not dict or not facets:
             return
-        values: dict[str, str] = {}
-        custom: list[str] = []
+        whole = orjson.dumps(facets)
         summarised: list[str] = []
+        if len(whole) > self.max_facet_bytes:  # then some facet may be over the limit
+            kept: dict[str, Any] = {}
+            for key, body in facets.items():
+                size = len(orjson.dumps(body))
+                if size > self.max_facet_bytes:
+                    body = _summary(body, size)
+                    summarised.append(key)
+                kept[key] = body
+            whole = orjson.dumps(kept)
+        custom = []
         for key, body in facets.items():
-            value = orjson.dumps(body)
-            if len(value) > self.max_facet_bytes:
-                summary: dict[str, Any] = {"_summary": True, "bytes": len(value)}
-                if type(body) is dict:
-                    summary["keys"] = sorted(body)[:100]
-                    for meta in ("_producer", "_schemaURL"):
-                        if meta in body:
-                            summary[meta] = body[meta]
-                value = orjson.dumps(summary)
-                summarised.append(key)
-            values[key] = value.decode()
             url = body.get("_schemaURL") if type(body) is dict else None
             if (
                 type(url) is not str
@@ -273,11 +271,22 @@ class _Event:
                 "entity_namespace": namespace,
                 "entity_name": name,
                 "facet_group": str(where[-1]),
-                "facets": values,
+                "facets_json": whole,
                 "custom": custom,
                 "summarised": summarised,
             },
         )
+
+
+def _summary(body: Any, size: int) -> dict[str, Any]:
+    """What is kept of a facet over the size limit (the event keeps it whole)."""
+    summary: dict[str, Any] = {"_summary": True, "bytes": size}
+    if type(body) is dict:
+        summary["keys"] = sorted(body)[:100]
+        for meta in ("_producer", "_schemaURL"):
+            if meta in body:
+                summary[meta] = body[meta]
+    return summary
 
 
 def derive(

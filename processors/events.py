@@ -92,7 +92,7 @@ def raw_row(
         "dataset_name": _str(event, "dataset", "name"),
         "producer": _str(event, "producer"),
         "schema_url": _str(event, "schemaURL"),
-        "payload": value.decode("utf-8"),
+        "payload": value,  # UTF-8 JSON as received (the validator checked it)
         "source_topic": source.topic,
         "source_partition": source.partition,
         "source_offset": source.offset,

@@ -8,8 +8,9 @@ Commit protocol of this stage (at-least-once in; see ARCHITECTURE.md for the who
    letter with all its reasons.
 3. Produce the dead letters to the DLQ topic, and per input partition and record kind one
    or a few Avro messages (`avro.encode`; rows combined per key first, `records.combine`,
-   and content already sent left out) to the kind's topic, on the same partition
-   number; wait until the broker acknowledged every one. On a delivery failure, produce
+   and content already sent left out) to the kind's topic, keyed by the input partition
+   (so one partition's records stay in order); wait until the broker acknowledged every
+   one. On a delivery failure, produce
    the whole batch again (duplicates are harmless downstream).
 4. Commit the batch's offsets.
 
@@ -25,7 +26,7 @@ import time
 from collections import OrderedDict
 from datetime import UTC, datetime
 
-from confluent_kafka import Message
+from confluent_kafka import KafkaException, Message
 
 from lineagehouse import metrics
 from lineagehouse.processors.avro import ROWS_HEADER, SCHEMA_HEADER, encode, schema_tag
@@ -35,6 +36,7 @@ from lineagehouse.processors.events import Source
 from lineagehouse.processors.faults import Faults
 from lineagehouse.processors.ingest import process_message
 from lineagehouse.processors.kafka import (
+    DeliveryFailed,
     Sender,
     acked_producer,
     batch_consumer,
@@ -113,7 +115,6 @@ class ProcessorStage:
         limit = max(worker.derived_message_bytes, settings.ingest.max_event_bytes)
         self.consumer = batch_consumer(settings, worker.group_id, settings.ingest.max_event_bytes)
         self.sender = Sender(acked_producer(settings, limit))
-        self._partitions: dict[str, int] = {}
         self.content = SentContent()
 
     def run(self, stop: threading.Event) -> None:
@@ -161,59 +162,54 @@ class ProcessorStage:
             by_partition.setdefault(letter.source.partition, {}).setdefault(
                 "dead_letters", []
             ).append(letter.record())
+        outgoing, new_content, rows = self._messages(by_partition, dead)
         backoff = 0.2
         while True:
             try:
-                self._produce(by_partition, dead)
+                for message in outgoing:
+                    self.sender.send(*message)
+                self.sender.wait()
                 break
-            except Exception as exc:  # broker trouble: produce the whole batch again
+            except (KafkaException, DeliveryFailed) as exc:  # produce the whole batch again
                 log.warning(
                     "producing derived records failed; retrying",
                     extra={"error": str(exc)[:300], "retry_in_s": backoff},
                 )
                 time.sleep(backoff)
                 backoff = min(backoff * 2, 10.0)
+        self.content.sent(new_content)
+        metrics.DERIVED_MESSAGES.inc(len(outgoing) - len(dead))
+        for kind, count in rows.items():
+            metrics.DERIVED_ROWS.labels(kind=kind).inc(count)
         metrics.EVENTS_ACCEPTED.inc(len(messages) - len(dead))
         metrics.PROCESSOR_BATCH_SECONDS.observe(time.perf_counter() - started)
 
-    def _produce(self, by_partition: dict[int, Records], dead: list[DeadLetter]) -> None:
+    def _messages(
+        self, by_partition: dict[int, Records], dead: list[DeadLetter]
+    ) -> tuple[list[tuple], set[str], dict[str, int]]:
+        """Everything one batch sends, as `Sender.send` arguments: the dead letters, then
+        per input partition and kind the Avro containers of its combined records (content
+        already sent left out); also the new content ids and the rows per kind. An error
+        here is a bug, not bad input or an outage: it stops the worker, uncommitted."""
         topics = self.settings.topics
         max_event = self.settings.ingest.max_event_bytes
         limit = self.settings.worker.derived_message_bytes
-        messages = 0
-        for letter in dead:
-            self.sender.send(
-                topics.dlq,
-                letter.topic_value(max_event),
-                key=letter.key,
-                headers=letter.headers(max_event),
-            )
-        sent: Records = {}
+        outgoing: list[tuple] = [
+            (topics.dlq, letter.topic_value(max_event), letter.key, None, letter.headers(max_event))
+            for letter in dead
+        ]
         new_content: set[str] = set()
+        rows_by_kind: dict[str, int] = {}
         for input_partition, records in by_partition.items():
             key = f"{topics.events}/{input_partition}".encode()
             for kind, rows in records.items():
                 rows = self.content.unsent(kind, combine(kind, rows), new_content)
                 if not rows:
                     continue
-                sent.setdefault(kind, []).extend(rows)
+                rows_by_kind[kind] = rows_by_kind.get(kind, 0) + len(rows)
                 topic = topics.derived(kind)
-                partition = input_partition % self._partition_count(topic)
                 tag = (SCHEMA_HEADER, schema_tag(kind).encode())
                 for payload, count in encode(kind, rows, limit):
                     headers = [tag, (ROWS_HEADER, str(count).encode())]
-                    self.sender.send(topic, payload, key, partition, headers)
-                    messages += 1
-        self.sender.wait()
-        self.content.sent(new_content)
-        metrics.DERIVED_MESSAGES.inc(messages)
-        for kind, rows in sent.items():
-            metrics.DERIVED_ROWS.labels(kind=kind).inc(len(rows))
-
-    def _partition_count(self, topic: str) -> int:
-        count = self._partitions.get(topic)
-        if count is None:
-            meta = self.sender.producer.list_topics(topic, timeout=10).topics.get(topic)
-            count = len(meta.partitions) if meta is not None and meta.partitions else 1
-            self._partitions[topic] = count
-        return count
+                    outgoing.append((topic, payload, key, None, headers))
+        return outgoing, new_content, rows_by_kind

@@ -25,6 +25,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from functools import cache
 from importlib import resources
+from operator import itemgetter
 from typing import Any
 
 SCHEMA_VERSION = 1
@@ -136,21 +137,25 @@ def _combine_into(kind: Kind, into: dict[str, Any], row: dict[str, Any]) -> None
 def combine(kind_name: str, rows: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
     """Rows of an aggregated kind combined per key exactly as the table combines them, of a
     content kind one per key (copies are identical); other kinds are returned as they
-    are. Fewer rows to send and insert, same result."""
+    are. Fewer rows to send and insert, same result. Input rows are not modified."""
     kind = BY_NAME[kind_name]
     if not kind.key:
         return list(rows)
+    key_of = itemgetter(*kind.key)
+    combined: dict[Any, dict[str, Any]] = {}
     if not kind.aggregated:
-        unique: dict[tuple, dict[str, Any]] = {}
         for row in rows:
-            unique.setdefault(tuple(row[name] for name in kind.key), row)
-        return list(unique.values())
-    combined: dict[tuple, dict[str, Any]] = {}
+            combined.setdefault(key_of(row), row)
+        return list(combined.values())
+    copies: set[int] = set()  # ids of the rows in `combined` that are our own copies
     for row in rows:
-        key = tuple(row[name] for name in kind.key)
+        key = key_of(row)
         current = combined.get(key)
         if current is None:
-            combined[key] = dict(row)
-        else:
-            _combine_into(kind, current, row)
+            combined[key] = row
+            continue
+        if id(current) not in copies:
+            current = combined[key] = dict(current)
+            copies.add(id(current))
+        _combine_into(kind, current, row)
     return list(combined.values())

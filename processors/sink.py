@@ -48,6 +48,9 @@ log = logging.getLogger("lineagehouse.sink")
 # default of 100 partitions per insert would fail such a batch forever and wedge the
 # pipeline, so the sink lifts the limit for its own inserts.
 INSERT_SETTINGS = {"max_partitions_per_insert_block": 0}
+# A column the Avro schema of a message does not have (a message written before the
+# column was added) gets the column's default: old messages stay insertable.
+AVRO_INSERT_SETTINGS = {**INSERT_SETTINGS, "input_format_avro_allow_missing_fields": 1}
 
 
 class SinkStopped(Exception):
@@ -89,7 +92,9 @@ class ClickHouseSink:
         """Insert one Avro object container (columns matched by field name)."""
 
         def insert(client: Client) -> None:
-            client.raw_insert(table, insert_block=container, settings=INSERT_SETTINGS, fmt="Avro")
+            client.raw_insert(
+                table, insert_block=container, settings=AVRO_INSERT_SETTINGS, fmt="Avro"
+            )
 
         self._retry(table, rows, insert, should_stop)
 

@@ -84,12 +84,8 @@ def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     log.close()
 
 
-@pytest.fixture(scope="session")
-def clickhouse_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """URL of the embedded ClickHouse HTTP server for this test run."""
-    data_dir = tmp_path_factory.mktemp("clickhouse")
-    port = free_port()
-    log = open(data_dir / "server.log", "wb")  # noqa: SIM115
+def start_clickhouse(data_dir: Path, port: int, log: Any) -> subprocess.Popen:
+    """`lineagehouse clickhouse` on `data_dir`, once it answers /ping (raises otherwise)."""
     env = {**os.environ, "LINEAGEHOUSE_LOG_FORMAT": "text"}
     proc = subprocess.Popen(
         lineagehouse_cmd("clickhouse", "--data-dir", str(data_dir), "--port", str(port)),
@@ -99,7 +95,31 @@ def clickhouse_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     )
     url = f"http://127.0.0.1:{port}"
     wait_until(lambda: http_ok(f"{url}/ping"), "embedded ClickHouse server", 120, proc)
-    yield url
+    return proc
+
+
+def run_cli(
+    settings: Settings, *args: str, timeout: float = 300, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """Run `lineagehouse <args>` with `settings` (or `env`), capturing its output."""
+    return subprocess.run(
+        lineagehouse_cmd(*args),
+        env=env or settings_env(settings),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
+@pytest.fixture(scope="session")
+def clickhouse_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """URL of the embedded ClickHouse HTTP server for this test run."""
+    data_dir = tmp_path_factory.mktemp("clickhouse")
+    port = free_port()
+    log = open(data_dir / "server.log", "wb")  # noqa: SIM115
+    proc = start_clickhouse(data_dir, port, log)
+    yield f"http://127.0.0.1:{port}"
     stop_process(proc)
     log.close()
 

@@ -8,10 +8,8 @@ of the processor and of the sink in a 20,000-event stream, and ClickHouse stoppe
 
 from __future__ import annotations
 
-import os
 import random
 import signal
-import subprocess
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -21,12 +19,12 @@ import pytest
 from clickhouse_connect.driver.client import Client
 from confluent_kafka import Consumer, TopicPartition
 
-from lineagehouse.embedded.process import free_port, http_ok, stop_process, wait_until
+from lineagehouse.embedded.process import free_port, stop_process
 from lineagehouse.processors.faults import FAULT_EXIT_CODE
 from lineagehouse.settings import FAULT_POINTS, Settings
 from lineagehouse.store.migrations import migrate
 from lineagehouse.topics import ensure_topics
-from tests.conftest import lineagehouse_cmd, produce, wait_for
+from tests.conftest import produce, start_clickhouse, wait_for
 from tests.events import encode, lineage_event, run_key
 from tests.model import expected_counts, raw_rows, stored_counts
 
@@ -134,20 +132,7 @@ def test_clickhouse_stopped_for_30_s_mid_stream(
     port = free_port()
     data_dir = tmp_path / "own-clickhouse"
     log = open(tmp_path / "own-clickhouse.log", "ab")  # noqa: SIM115
-    env = {**os.environ, "LINEAGEHOUSE_LOG_FORMAT": "text"}
-
-    def start_clickhouse() -> subprocess.Popen:
-        proc = subprocess.Popen(
-            lineagehouse_cmd("clickhouse", "--data-dir", str(data_dir), "--port", str(port)),
-            stdout=log,
-            stderr=log,
-            env=env,
-        )
-        url = f"http://127.0.0.1:{port}"
-        wait_until(lambda: http_ok(f"{url}/ping"), "own ClickHouse server", 120, proc)
-        return proc
-
-    server = start_clickhouse()
+    server = start_clickhouse(data_dir, port, log)
     import clickhouse_connect
 
     own = clickhouse_connect.get_client(host="127.0.0.1", port=port)
@@ -166,7 +151,7 @@ def test_clickhouse_stopped_for_30_s_mid_stream(
         while time.monotonic() - stopped_at < 30:
             assert worker.poll() is None, "the worker died while ClickHouse was down"
             time.sleep(1)
-        server = start_clickhouse()
+        server = start_clickhouse(data_dir, port, log)
         own = clickhouse_connect.get_client(host="127.0.0.1", port=port)
         wait_complete(own, settings, expected, worker)
         logs = b"".join(p.read_bytes() for p in tmp_path.glob("worker-*.log"))

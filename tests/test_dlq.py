@@ -13,20 +13,14 @@ from lineagehouse.embedded.process import stop_process
 from lineagehouse.settings import Settings
 from lineagehouse.store.migrations import migrate
 from lineagehouse.topics import ensure_topics
-from tests.conftest import lineagehouse_cmd, produce, settings_env, wait_for
+from tests.conftest import produce, run_cli, wait_for
 from tests.events import encode, run_event, run_key
 
 pytestmark = pytest.mark.timeout(300)
 
 
 def cli(settings: Settings, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        lineagehouse_cmd("dlq", *args),
-        env=settings_env(settings),
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    return run_cli(settings, "dlq", *args, timeout=120)
 
 
 def final_count(ch: Client, settings: Settings, table: str) -> int:

@@ -10,20 +10,13 @@ from clickhouse_connect.driver.client import Client
 from lineagehouse.processors.events import EVENTS_RAW_COLUMNS, Source
 from lineagehouse.settings import Settings
 from lineagehouse.store.migrations import migrate
-from tests.conftest import lineagehouse_cmd, settings_env
+from tests.conftest import run_cli
 from tests.events import BASE_TIME, encode, lineage_event, raw_row_of
 from tests.model import expected_counts, stored_counts
 
 
 def replay(settings: Settings, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        lineagehouse_cmd("replay", *args),
-        env=settings_env(settings),
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
+    return run_cli(settings, "replay", *args)
 
 
 def test_replay_rebuilds_idempotently_and_truncate_drops_stale_rows(

@@ -161,7 +161,8 @@ CREATE TABLE IF NOT EXISTS {db}.facets {on_cluster}
     entity_namespace  String COMMENT 'the job namespace for run and job facets',
     entity_name       String,
     facet_group       LowCardinality(String) COMMENT 'facets, inputFacets or outputFacets',
-    facets            Map(String, String) CODEC(ZSTD(3)) COMMENT 'facet name -> JSON as sent',
+    facets_json       String CODEC(ZSTD(3)) COMMENT 'JSON object: facet name -> facet as sent',
+    facets            Map(String, String) ALIAS CAST(JSONExtractKeysAndValuesRaw(facets_json), 'Map(String, String)') COMMENT 'facet name -> its JSON',
     custom            Array(String) COMMENT 'facets without an OpenLineage spec schema',
     summarised        Array(String) COMMENT 'facets over the size limit, kept as a summary'
 )

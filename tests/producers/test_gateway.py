@@ -476,14 +476,8 @@ def test_kafka_unreachable_is_503_with_retry_after(
     assert [row[0] for row in dead_letter_rows(ch, settings)] == [bad]
 
 
-def run_cli(settings: Settings, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        lineagehouse_cmd("keys", *args),
-        env=api_env(settings),
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+def keys_cli(settings: Settings, *args: str) -> subprocess.CompletedProcess[str]:
+    return keys_cli(settings, "keys", *args, timeout=60, env=api_env(settings))
 
 
 def test_keys_cli_and_revocation_within_the_cache_ttl(
@@ -491,11 +485,11 @@ def test_keys_cli_and_revocation_within_the_cache_ttl(
 ) -> None:
     settings = keyed(key_cache_ttl_s=1.0)
     for command in ((), ("create",), ("list",), ("revoke",)):
-        done = run_cli(settings, *command, "--help")
+        done = keys_cli(settings, *command, "--help")
         assert done.returncode == 0, done.stderr
         assert "Usage" in done.stdout
 
-    done = run_cli(
+    done = keys_cli(
         settings,
         "create",
         "--name",
@@ -514,19 +508,19 @@ def test_keys_cli_and_revocation_within_the_cache_ttl(
     key_id = key.split("_")[1]
     assert "will not be shown again" in done.stderr
 
-    listed = run_cli(settings, "list")
+    listed = keys_cli(settings, "list")
     assert listed.returncode == 0, listed.stderr
     assert key_id in listed.stdout and "ci" in listed.stdout and "active" in listed.stdout
     assert key not in listed.stdout
     as_json = [
         orjson.loads(line)
-        for line in run_cli(settings, "list", "--json").stdout.split("\n")
+        for line in keys_cli(settings, "list", "--json").stdout.split("\n")
         if line
     ]
     assert [(k["key_id"], k["role"], k["namespaces"]) for k in as_json] == [
         (key_id, "write", ["team-a*", "ci"])
     ]
-    bad_role = run_cli(settings, "create", "--name", "x", "--role", "owner")
+    bad_role = keys_cli(settings, "create", "--name", "x", "--role", "owner")
     assert bad_role.returncode != 0
 
     url = start_api(settings)
@@ -534,7 +528,7 @@ def test_keys_cli_and_revocation_within_the_cache_ttl(
     body = encode(run_event(1, job="cli", namespace="team-a"))
     assert httpx.post(endpoint, content=body, headers=bearer(key)).status_code == 201
 
-    done = run_cli(settings, "revoke", key_id)
+    done = keys_cli(settings, "revoke", key_id)
     assert done.returncode == 0, done.stderr
     assert "Revoked" in done.stdout
     revoked_at = time.monotonic()
@@ -545,8 +539,8 @@ def test_keys_cli_and_revocation_within_the_cache_ttl(
     )
     assert time.monotonic() - revoked_at < 5  # TTL 1 s, plus a re-read
     assert "revoked" in httpx.post(endpoint, content=body, headers=bearer(key)).json()["error"]
-    assert "revoked" in run_cli(settings, "list").stdout
-    missing = run_cli(settings, "revoke", "nosuchkey000")
+    assert "revoked" in keys_cli(settings, "list").stdout
+    missing = keys_cli(settings, "revoke", "nosuchkey000")
     assert missing.returncode == 1
     assert "no API key" in missing.stderr
 
