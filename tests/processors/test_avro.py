@@ -127,3 +127,15 @@ def test_containers_insert_as_they_are(settings: Settings, ch: Client) -> None:
         f"SELECT facets['sql'] FROM {db}.facets FINAL WHERE entity_kind = 'job' LIMIT 1"
     )
     assert orjson.loads(sql)["query"].startswith("INSERT INTO shop.analytics.daily_")
+
+
+def test_an_older_message_inserts_after_a_column_was_added(settings: Settings, ch: Client) -> None:
+    """Schema evolution: a new table column (with a default) does not break messages
+    written with the older Avro schema that lacks it."""
+    from lineagehouse.processors.sink import ClickHouseSink, write_records
+
+    migrate(settings)
+    db = settings.clickhouse.database
+    ch.command(f"ALTER TABLE {db}.runs ADD COLUMN cost SimpleAggregateFunction(max, UInt32)")
+    write_records(ClickHouseSink(settings.clickhouse), db, derived(5))
+    assert ch.command(f"SELECT count(), max(cost) FROM {db}.runs FINAL") == [5, 0]
