@@ -143,7 +143,10 @@ def replay(
     ] = None,
     truncate: Annotated[
         bool,
-        typer.Option(help="Empty the derived tables first (a full rebuild; not with --since)"),
+        typer.Option(
+            help="Empty the derived tables first: a full rebuild (not with --since; stop the "
+            "workers meanwhile)"
+        ),
     ] = False,
 ) -> None:
     """Rebuild runs, jobs, datasets, edges and facets from the stored raw events."""
