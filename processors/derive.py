@@ -237,11 +237,20 @@ class _Event:
             rows = self.out[kind] = []
         rows.append(record)
 
-    def facets(self, facets: Any, where: tuple, kind: str, namespace: str, name: str) -> None:
-        """One record for the facets object found at JSON path `where`."""
+    def facets(
+        self,
+        facets: Any,
+        where: tuple,
+        kind: str,
+        namespace: str,
+        name: str,
+        whole: bytes | None = None,
+    ) -> None:
+        """One record for the facets object found at JSON path `where` (`whole`: its JSON,
+        when the caller has it already)."""
         if type(facets) is not dict or not facets:
             return
-        whole = orjson.dumps(facets)
+        whole = whole or orjson.dumps(facets)
         summarised: list[str] = []
         if len(whole) > self.max_facet_bytes:  # then some facet may be over the limit
             kept: dict[str, Any] = {}
@@ -385,44 +394,57 @@ def _run_event(ctx: _Event, event: dict) -> None:
     _io(ctx, event, ctx.run_id)
 
 
-def _latest(t: int, facets: dict, key: str, part: str, field: str | None) -> dict[str, Any]:
-    """{time, <part>}: a facet's value stamped with the event time ({0, ""} if absent, so
-    that it never wins a max)."""
-    facet = facets.get(key)
-    if type(facet) is not dict:
-        return {"time": 0, part: ""}
-    if field is None:
-        return {"time": t, part: orjson.dumps(facet).decode()}
-    return {"time": t, part: _str(facet, field)}
+# (column, the part of the facet kept, the facet key, the field it comes from; None: the
+# whole JSON)
+_JOB_PARTS = (
+    ("sql", "query", "sql", "query"),
+    ("source_code", "json", "sourceCode", None),
+    ("source_code_location", "url", "sourceCodeLocation", "url"),
+    ("documentation", "description", "documentation", "description"),
+    ("ownership", "json", "ownership", None),
+    ("tags", "json", "tags", None),
+)
+_JOBS = _Cache(16384)
+
+
+def _job_parts(facets: dict, facets_json: bytes) -> list[tuple[str, str, str | None]]:
+    """The kept parts of a job's facets (None where absent), cached by their JSON."""
+    found = _JOBS.get(facets_json)
+    if found is None:
+        found = []
+        for column, part, facet_key, field in _JOB_PARTS:
+            facet = facets.get(facet_key)
+            if type(facet) is not dict:
+                found.append((column, part, None))
+            else:
+                value = _str(facet, field) if field else orjson.dumps(facet).decode()
+                found.append((column, part, value))
+        _JOBS.put(facets_json, found)
+    return found
 
 
 def _job(ctx: _Event, event: dict, parent_job: dict, job_type: dict) -> None:
     facets = _dict(_dict(event, "job"), "facets")
+    facets_json = orjson.dumps(facets) if facets else b""
     if not job_type:
         job_type = _dict(facets, "jobType")
     t = ctx.time
-    ctx.add(
-        "jobs",
-        {
-            "namespace": ctx.job_namespace,
-            "name": ctx.job_name,
-            "first_seen": t,
-            "last_seen": t,
-            "latest_run": {"time": t if ctx.run_id else 0, "run_id": ctx.run_id},
-            "integration": _str(job_type, "integration"),
-            "processing_type": _str(job_type, "processingType"),
-            "job_type": _str(job_type, "jobType"),
-            "parent_job_namespace": _str(parent_job, "namespace"),
-            "parent_job_name": _str(parent_job, "name"),
-            "sql": _latest(t, facets, "sql", "query", "query"),
-            "source_code": _latest(t, facets, "sourceCode", "json", None),
-            "source_code_location": _latest(t, facets, "sourceCodeLocation", "url", "url"),
-            "documentation": _latest(t, facets, "documentation", "description", "description"),
-            "ownership": _latest(t, facets, "ownership", "json", None),
-            "tags": _latest(t, facets, "tags", "json", None),
-        },
-    )
-    ctx.facets(facets, ("job", "facets"), "job", ctx.job_namespace, ctx.job_name)
+    record = {
+        "namespace": ctx.job_namespace,
+        "name": ctx.job_name,
+        "first_seen": t,
+        "last_seen": t,
+        "latest_run": {"time": t if ctx.run_id else 0, "run_id": ctx.run_id},
+        "integration": _str(job_type, "integration"),
+        "processing_type": _str(job_type, "processingType"),
+        "job_type": _str(job_type, "jobType"),
+        "parent_job_namespace": _str(parent_job, "namespace"),
+        "parent_job_name": _str(parent_job, "name"),
+    }
+    for column, part, value in _job_parts(facets, facets_json):
+        record[column] = {"time": 0, part: ""} if value is None else {"time": t, part: value}
+    ctx.add("jobs", record)
+    ctx.facets(facets, ("job", "facets"), "job", ctx.job_namespace, ctx.job_name, facets_json)
 
 
 def _io(ctx: _Event, event: dict, run_id: str) -> None:
@@ -462,6 +484,66 @@ def _io(ctx: _Event, event: dict, run_id: str) -> None:
             )
 
 
+# (facet key, the part of the facet kept, the field it comes from; None: the whole JSON)
+_DATASET_PARTS = (
+    ("storage", "json", None),
+    ("datasource", "json", None),
+    ("symlinks", "json", None),
+    ("lifecycle", "state", "lifecycleStateChange"),
+    ("documentation", "description", "description"),
+    ("ownership", "json", None),
+)
+_DATASET_FACET_KEYS = {
+    "storage": "storage",
+    "datasource": "dataSource",
+    "symlinks": "symlinks",
+    "lifecycle": "lifecycleStateChange",
+    "documentation": "documentation",
+    "ownership": "ownership",
+}
+_DATASETS = _Cache(16384)
+
+
+def _dataset_facts(
+    namespace: str, name: str, facets: dict, facets_json: bytes, output: bool
+) -> tuple:
+    """What a dataset's name and facets say, whatever the event: identity, version,
+    column lineage, the kept facet parts and the aliases. Cached by the facets' exact
+    JSON (a dataset sends the same facets run after run)."""
+    cache_key = (namespace, name, facets_json, output)
+    found = _DATASETS.get(cache_key)
+    if found is not None:
+        return found
+    key, canonical_namespace, canonical_name = identity(namespace, name, facets)
+    version = dataset_version(namespace, name, facets)
+    lineage_facet = _dict(facets, "columnLineage") if output else _NO_VALUE
+    edges = column_lineage(namespace, name, key, lineage_facet) if lineage_facet else []
+    parts: list[tuple[str, str, str | None]] = []
+    for column, part, field in _DATASET_PARTS:
+        facet = facets.get(_DATASET_FACET_KEYS[column])
+        if type(facet) is not dict:
+            parts.append((column, part, None))
+        else:
+            value = _str(facet, field) if field else orjson.dumps(facet).decode()
+            parts.append((column, part, value))
+    aliases = []
+    symlinks = _dict(facets, "symlinks").get("identifiers")
+    if type(symlinks) is list:
+        for ident in symlinks:
+            if type(ident) is dict:
+                alias_ns, alias_name = _str(ident, "namespace"), _str(ident, "name")
+                aliases.append(
+                    (
+                        alias_ns,
+                        alias_name,
+                        _str(ident, "type"),
+                        identity(alias_ns, alias_name, None)[0],
+                    )
+                )
+    found = (key, canonical_namespace, canonical_name, version, edges, parts, aliases)
+    return _DATASETS.put(cache_key, found)
+
+
 def _dataset(
     ctx: _Event, dataset: dict, where: tuple, kind: str, direction: str
 ) -> tuple[str, str, str]:
@@ -469,63 +551,49 @@ def _dataset(
     returns (dataset key, version id, column lineage id)."""
     namespace, name = _str(dataset, "namespace"), _str(dataset, "name")
     facets = _dict(dataset, "facets")
-    key, canonical_namespace, canonical_name = identity(namespace, name, facets)
+    facets_json = orjson.dumps(facets) if facets else b""
+    key, canonical_namespace, canonical_name, version, edges, parts, aliases = _dataset_facts(
+        namespace, name, facets, facets_json, direction == "output"
+    )
     t = ctx.time
-    version = dataset_version(namespace, name, facets)
     version_id = ""
     if version is not None:
         version_id = version["version_id"]
         ctx.add("dataset_versions", version)
     lineage_id = ""
-    lineage = _dict(facets, "columnLineage") if direction == "output" else _NO_VALUE
-    if lineage:
-        edges = column_lineage(namespace, name, key, lineage)
-        if edges:
-            lineage_id = edges[0]["column_lineage_id"]
-            rows = ctx.out.get("column_edges")
-            if rows is None:
-                rows = ctx.out["column_edges"] = []
-            rows.extend(edges)
-    ctx.add(
-        "datasets",
-        {
-            "namespace": namespace,
-            "name": name,
-            "dataset_key": key,
-            "canonical_namespace": canonical_namespace,
-            "canonical_name": canonical_name,
-            "first_seen": t,
-            "last_seen": t,
-            "version": {"time": t if version_id else 0, "id": version_id},
-            "storage": _latest(t, facets, "storage", "json", None),
-            "datasource": _latest(t, facets, "dataSource", "json", None),
-            "symlinks": _latest(t, facets, "symlinks", "json", None),
-            "lifecycle": _latest(
-                t, facets, "lifecycleStateChange", "state", "lifecycleStateChange"
-            ),
-            "documentation": _latest(t, facets, "documentation", "description", "description"),
-            "ownership": _latest(t, facets, "ownership", "json", None),
-        },
-    )
-    symlinks = _dict(facets, "symlinks").get("identifiers")
-    if type(symlinks) is list:
-        for ident in symlinks:
-            if type(ident) is not dict:
-                continue
-            alias_ns, alias_name = _str(ident, "namespace"), _str(ident, "name")
-            ctx.add(
-                "dataset_aliases",
-                {
-                    "namespace": namespace,
-                    "name": name,
-                    "alias_namespace": alias_ns,
-                    "alias_name": alias_name,
-                    "alias_type": _str(ident, "type"),
-                    "dataset_key": key,
-                    "alias_key": identity(alias_ns, alias_name, None)[0],
-                    "first_seen": t,
-                    "last_seen": t,
-                },
-            )
-    ctx.facets(facets, (*where, "facets"), kind, namespace, name)
+    if edges:
+        lineage_id = edges[0]["column_lineage_id"]
+        rows = ctx.out.get("column_edges")
+        if rows is None:
+            rows = ctx.out["column_edges"] = []
+        rows.extend(edges)
+    record = {
+        "namespace": namespace,
+        "name": name,
+        "dataset_key": key,
+        "canonical_namespace": canonical_namespace,
+        "canonical_name": canonical_name,
+        "first_seen": t,
+        "last_seen": t,
+        "version": {"time": t if version_id else 0, "id": version_id},
+    }
+    for column, part, value in parts:
+        record[column] = {"time": 0, part: ""} if value is None else {"time": t, part: value}
+    ctx.add("datasets", record)
+    for alias_ns, alias_name, alias_type, alias_key in aliases:
+        ctx.add(
+            "dataset_aliases",
+            {
+                "namespace": namespace,
+                "name": name,
+                "alias_namespace": alias_ns,
+                "alias_name": alias_name,
+                "alias_type": alias_type,
+                "dataset_key": key,
+                "alias_key": alias_key,
+                "first_seen": t,
+                "last_seen": t,
+            },
+        )
+    ctx.facets(facets, (*where, "facets"), kind, namespace, name, facets_json)
     return key, version_id, lineage_id
