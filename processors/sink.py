@@ -166,14 +166,18 @@ class SinkStage:
                 if consumed:
                     wait = max(0.0, oldest + worker.sink_flush_interval_s - time.monotonic())
                 messages = usable(self.consumer.consume(1000, min(wait, 0.5)))
-                if messages:
+                for msg in messages:  # a flush holds at most about sink_batch_rows rows
                     if not consumed:
                         oldest = time.monotonic()
-                    consumed.extend(messages)
-                    rows += self._buffer(messages, buffers)
+                    consumed.append(msg)
+                    rows += self._buffer(msg, buffers)
+                    if rows >= worker.sink_batch_rows:
+                        self._flush(buffers, consumed, stop)
+                        buffers, consumed, rows = {}, [], 0
+                if messages:
                     self.faults.reached("sink.after_consume")
                 due = time.monotonic() >= oldest + worker.sink_flush_interval_s
-                if consumed and (rows >= worker.sink_batch_rows or due):
+                if consumed and due:
                     self._flush(buffers, consumed, stop)
                     buffers, consumed, rows = {}, [], 0
             if consumed:  # a clean stop writes what it holds
@@ -187,29 +191,20 @@ class SinkStage:
             self.consumer.close()
             log.info("sink stopped")
 
-    def _buffer(
-        self, messages: list[Message], buffers: dict[str, dict[str, list[tuple[bytes, int]]]]
-    ) -> int:
-        rows = 0
-        for msg in messages:
-            headers = dict(msg.headers() or ())
-            tag = headers.get(SCHEMA_HEADER)
-            kind = self.topics.get(msg.topic())
-            if tag is None or kind is None:
-                log.error(
-                    "derived message without a known schema; skipped",
-                    extra={
-                        "topic": msg.topic(),
-                        "partition": msg.partition(),
-                        "offset": msg.offset(),
-                    },
-                )
-                continue
-            count = int(headers.get(ROWS_HEADER, b"1"))
-            tables = buffers.setdefault(kind, {})
-            tables.setdefault(tag.decode(), []).append((msg.value(), count))
-            rows += count
-        return rows
+    def _buffer(self, msg: Message, buffers: dict[str, dict[str, list[tuple[bytes, int]]]]) -> int:
+        """Keep one message for its table; returns its row count."""
+        headers = dict(msg.headers() or ())
+        tag = headers.get(SCHEMA_HEADER)
+        kind = self.topics.get(msg.topic())
+        if tag is None or kind is None:
+            log.error(
+                "derived message without a known schema; skipped",
+                extra={"topic": msg.topic(), "partition": msg.partition(), "offset": msg.offset()},
+            )
+            return 0
+        count = int(headers.get(ROWS_HEADER, b"1"))
+        buffers.setdefault(kind, {}).setdefault(tag.decode(), []).append((msg.value(), count))
+        return count
 
     def _flush(
         self,

@@ -38,7 +38,7 @@ from lineagehouse.settings import Settings
 from lineagehouse.store.client import connect
 from lineagehouse.store.migrations import migrate
 from lineagehouse.topics import ensure_topics
-from tests.conftest import CORPUS, lineagehouse_cmd, settings_env, wait_for
+from tests.conftest import CORPUS, lineagehouse_cmd, run_cli, settings_env, wait_for
 from tests.events import encode, run_event
 from tests.test_apikeys import Forwarder
 
@@ -477,7 +477,7 @@ def test_kafka_unreachable_is_503_with_retry_after(
 
 
 def keys_cli(settings: Settings, *args: str) -> subprocess.CompletedProcess[str]:
-    return keys_cli(settings, "keys", *args, timeout=60, env=api_env(settings))
+    return run_cli(settings, "keys", *args, timeout=60, env=api_env(settings))
 
 
 def test_keys_cli_and_revocation_within_the_cache_ttl(
