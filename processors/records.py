@@ -120,9 +120,9 @@ def _sortable(value: Any) -> Any:
 
 def _combine_into(kind: Kind, into: dict[str, Any], row: dict[str, Any]) -> None:
     for name, value in row.items():
-        if name in kind.key or value is None:
-            continue
         current = into[name]
+        if value is None or value == current or name in kind.key:
+            continue
         if current is None:
             into[name] = value
         elif name in kind.union:
