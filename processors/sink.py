@@ -171,11 +171,10 @@ class SinkStage:
                         oldest = time.monotonic()
                     consumed.append(msg)
                     rows += self._buffer(msg, buffers)
+                    self.faults.reached("sink.after_consume")
                     if rows >= worker.sink_batch_rows:
                         self._flush(buffers, consumed, stop)
                         buffers, consumed, rows = {}, [], 0
-                if messages:
-                    self.faults.reached("sink.after_consume")
                 due = time.monotonic() >= oldest + worker.sink_flush_interval_s
                 if consumed and due:
                     self._flush(buffers, consumed, stop)
