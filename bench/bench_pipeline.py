@@ -260,6 +260,7 @@ def run_pipeline(
     procs = start_workers(settings, stages, logs)
     ports = [settings.worker.web_port + i for i in range(len(procs))]
     first = None
+    shown = -1
     deadline = time.monotonic() + 1200
     while time.monotonic() < deadline:
         for proc in procs:
@@ -274,7 +275,9 @@ def run_pipeline(
         accepted = metric(text, "lineagehouse_events_accepted_total")
         produced = metric(text, "lineagehouse_derived_messages_total")
         committed = metric(text, "lineagehouse_sink_committed_messages_total")
-        progress("pipeline: events written", int(accepted), n)
+        if int(accepted) != shown:
+            shown = int(accepted)
+            progress("pipeline: events written", shown, n)
         if accepted >= n and produced and committed >= produced:
             elapsed = time.perf_counter() - (first or time.perf_counter())
             print("  where the worker's time went (seconds, summed over batches):")
