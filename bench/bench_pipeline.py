@@ -71,13 +71,21 @@ def bench_event(i: int) -> dict[str, Any]:
     return lineage_event(i, job=f"job_{i % 300}", columns=2, rows=1000 + i)
 
 
+TUNING: dict[str, float] = {}  # worker settings given on the command line
+
+
 def make_settings(tmp: str, kafka: str, url: str, name: str, web_port: int) -> Settings:
     return load_settings(
         data_dir=tmp,
         kafka={"bootstrap_servers": kafka},
         clickhouse={"url": url, "database": name},
         topics={"events": f"{name}.events", "dlq": f"{name}.dlq", "events_partitions": 6},
-        worker={"group_id": f"{name}-p", "sink_group_id": f"{name}-s", "web_port": web_port},
+        worker={
+            "group_id": f"{name}-p",
+            "sink_group_id": f"{name}-s",
+            "web_port": web_port,
+            **TUNING,
+        },
     )
 
 
@@ -355,8 +363,14 @@ def main() -> None:
     parser.add_argument("--stages", choices=["all", "split", "split2"], default="all")
     parser.add_argument("--noop-events", type=int, default=50_000)
     parser.add_argument("--latency-seconds", type=float, default=20.0)
+    parser.add_argument("--batch-timeout-s", type=float, help="worker.batch_timeout_s")
+    parser.add_argument("--flush-interval-s", type=float, help="worker.sink_flush_interval_s")
     args = parser.parse_args()
     n = args.events
+    if args.batch_timeout_s:
+        TUNING["batch_timeout_s"] = args.batch_timeout_s
+    if args.flush_interval_s:
+        TUNING["sink_flush_interval_s"] = args.flush_interval_s
 
     with tempfile.TemporaryDirectory() as tmp:
         kafka_port, ch_port, web = free_port(), free_port(), free_port()
