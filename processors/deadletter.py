@@ -16,23 +16,10 @@ from typing import Any
 import orjson
 
 from lineagehouse.processors.events import Source, epoch_ms
+from lineagehouse.processors.records import fields
 from lineagehouse.processors.validate import Problem
 
-DEAD_LETTERS_COLUMNS = (
-    "dead_letter_id",
-    "event_id",
-    "origin",
-    "reason_paths",
-    "reason_messages",
-    "reason_count",
-    "message_key",
-    "value",
-    "value_bytes",
-    "source_topic",
-    "source_partition",
-    "source_offset",
-    "dead_lettered_at",
-)
+DEAD_LETTERS_COLUMNS = fields("dead_letters")
 REFERENCE_PREFIX = b"lineagehouse-dead-letter:"
 
 
@@ -105,22 +92,9 @@ class DeadLetter:
         }
 
     def row(self) -> list[Any]:
-        """The `dead_letters` row, columns in DEAD_LETTERS_COLUMNS order."""
-        return [
-            self.id,
-            self.event_id,
-            self.origin,
-            [p.path for p in self.problems],
-            [p.message for p in self.problems],
-            self.total_problems,
-            self.key or b"",
-            self.value,
-            len(self.value),
-            self.source.topic,
-            self.source.partition,
-            self.source.offset,
-            self.at,
-        ]
+        """The `dead_letters` row for a direct insert, columns in DEAD_LETTERS_COLUMNS order
+        (the values of `record()`)."""
+        return list(self.record().values())
 
 
 def dead_letter(

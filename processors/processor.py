@@ -10,8 +10,8 @@ Commit protocol of this stage (at-least-once in; see ARCHITECTURE.md for the who
    or a few Avro messages (`avro.encode`; rows combined per key first, `records.combine`,
    and content already sent left out) to the kind's topic, keyed by the input partition
    (so one partition's records stay in order); wait until the broker acknowledged every
-   one. On a delivery failure, produce
-   the whole batch again (duplicates are harmless downstream).
+   one. On a delivery failure, produce the whole batch again (duplicates are harmless
+   downstream).
 4. Commit the batch's offsets.
 
 A crash before 4 replays the batch: the same records are produced again, and the sink's

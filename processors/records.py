@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import cache
 from importlib import resources
 from operator import itemgetter
@@ -38,7 +38,7 @@ class Kind:
     minimum: tuple[str, ...] = ()  # combined with min; `union` with a set union;
     union: tuple[str, ...] = ()  # every other non-key column with max
     content_id: str | None = None  # for content kinds: the id all its rows depend on
-    aggregated: bool = field(default=False)
+    aggregated: bool = False
 
 
 # Also the sink's insert order within one flush: runs last, so that a reader who sees a

@@ -20,11 +20,10 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import Any
 
 from clickhouse_connect.driver.client import Client
-from clickhouse_connect.driver.insert import InsertContext
 from confluent_kafka import Message
 
 from lineagehouse import metrics
@@ -46,11 +45,13 @@ log = logging.getLogger("lineagehouse.sink")
 
 # A batch may span many months (backfills, replays, odd emitter clocks); ClickHouse's
 # default of 100 partitions per insert would fail such a batch forever and wedge the
-# pipeline, so the sink lifts the limit for its own inserts.
-INSERT_SETTINGS = {"max_partitions_per_insert_block": 0}
-# A column the Avro schema of a message does not have (a message written before the
-# column was added) gets the column's default: old messages stay insertable.
-AVRO_INSERT_SETTINGS = {**INSERT_SETTINGS, "input_format_avro_allow_missing_fields": 1}
+# pipeline, so the sink lifts the limit for its own inserts. A column the Avro schema of
+# a message does not have (a message written before the column was added) gets the
+# column's default: old messages stay insertable.
+INSERT_SETTINGS = {
+    "max_partitions_per_insert_block": 0,
+    "input_format_avro_allow_missing_fields": 1,
+}
 
 
 class SinkStopped(Exception):
@@ -64,23 +65,6 @@ class ClickHouseSink:
         self._settings = settings
         self._max_backoff_s = max_backoff_s
         self._client: Client | None = None
-        self._contexts: dict[str, InsertContext] = {}  # no DESCRIBE TABLE per batch
-
-    def write(self, table: str, columns: Sequence[str], rows: list[Sequence[Any]]) -> None:
-        """Insert row-oriented `rows`."""
-
-        def insert(client: Client) -> None:
-            context = self._contexts.get(table)
-            if context is None:
-                context = client.create_insert_context(
-                    table, column_names=list(columns), settings=INSERT_SETTINGS
-                )
-                self._contexts[table] = context
-            context.data = rows
-            client.insert(context=context)
-
-        if rows:
-            self._retry(table, len(rows), insert)
 
     def write_avro(
         self,
@@ -92,9 +76,7 @@ class ClickHouseSink:
         """Insert one Avro object container (columns matched by field name)."""
 
         def insert(client: Client) -> None:
-            client.raw_insert(
-                table, insert_block=container, settings=AVRO_INSERT_SETTINGS, fmt="Avro"
-            )
+            client.raw_insert(table, insert_block=container, settings=INSERT_SETTINGS, fmt="Avro")
 
         self._retry(table, rows, insert, should_stop)
 
@@ -118,7 +100,6 @@ class ClickHouseSink:
                 insert(client)
             except Exception as exc:
                 self._client = None
-                self._contexts.clear()
                 metrics.SINK_RETRIES.labels(table=table).inc()
                 level = logging.WARNING if is_retryable(exc) else logging.ERROR
                 log.log(
