@@ -12,6 +12,12 @@ from fastapi import FastAPI, HTTPException, Query, Request, Response
 from fastapi.responses import JSONResponse
 
 from lineagehouse import metrics
+from lineagehouse.api.access import caller_dependency
+from lineagehouse.api.context import ApiContext
+from lineagehouse.api.graph import LineageGraph
+from lineagehouse.api.graph_feed import GraphFeed
+from lineagehouse.api.v2_lineage import create_lineage_router
+from lineagehouse.apikeys import KeyStore
 from lineagehouse.producers.gateway import create_gateway_router
 from lineagehouse.settings import Settings
 from lineagehouse.store.client import connect
@@ -29,6 +35,16 @@ def create_app(settings: Settings) -> FastAPI:
     )
     db = settings.clickhouse.database
     client = connect(settings.clickhouse)
+    store = KeyStore(client, settings) if settings.api.auth_enabled else None
+    graph = LineageGraph()
+    feed = GraphFeed(settings, graph)
+    ctx = ApiContext(
+        settings=settings,
+        client=client,
+        graph=graph,
+        feed=feed,
+        caller=caller_dependency(store, settings.api.auth_enabled, settings.api.expose_sql),
+    )
 
     @app.middleware("http")
     async def observe(request: Request, call_next):  # type: ignore[no-untyped-def]
@@ -44,7 +60,8 @@ def create_app(settings: Settings) -> FastAPI:
     async def json_errors(_request: Request, exc: HTTPException) -> JSONResponse:
         return JSONResponse({"error": exc.detail}, status_code=exc.status_code)
 
-    app.include_router(create_gateway_router(settings, client))
+    app.include_router(create_gateway_router(settings, client, store))
+    app.include_router(create_lineage_router(ctx))
 
     @app.get("/healthz", tags=["operations"])
     def healthz() -> JSONResponse:
@@ -54,6 +71,16 @@ def create_app(settings: Settings) -> FastAPI:
         except Exception as exc:
             return JSONResponse({"status": "unavailable", "clickhouse": str(exc)[:300]}, 503)
         return JSONResponse({"status": "ok"})
+
+    @app.get("/readyz", tags=["operations"])
+    def readyz() -> JSONResponse:
+        """200 once the lineage index has loaded (and API keys, when auth is on)."""
+        lineage = feed.status()
+        keys_ready = store is None or store.ready
+        ready = feed.ready and keys_ready
+        body = {"status": "ready" if ready else "starting", "lineage": lineage}
+        body["api_keys"] = "off" if store is None else ("ready" if keys_ready else "loading")
+        return JSONResponse(body, 200 if ready else 503)
 
     @app.get("/metrics", tags=["operations"])
     def prometheus_metrics() -> Response:

@@ -160,7 +160,7 @@ class WorkerSettings(_Section):
 class ApiSettings(_Section):
     host: str = "127.0.0.1"
     port: int = Field(5000, ge=1, le=65535)
-    auth_enabled: bool = Field(True, description="require an API key to ingest over HTTP")
+    auth_enabled: bool = Field(True, description="require an API key to ingest and to read")
     key_secret: SecretStr | None = Field(
         None, description="server secret for API key HMACs (`up` creates one in the data dir)"
     )
@@ -169,6 +169,15 @@ class ApiSettings(_Section):
     )
     max_body_bytes: int = Field(16 * 1024 * 1024, ge=1024, description="HTTP ingest body limit")
     produce_timeout_s: float = Field(10.0, gt=0, description="broker ack wait before a 503")
+    expose_sql: bool = Field(
+        False,
+        description="show a job's SQL and source code (to keys with the read role on its "
+        "namespace, or admin)",
+    )
+    lineage_max_depth: int = Field(100, ge=1, description="cap on a lineage request's depth")
+    lineage_max_nodes: int = Field(
+        10_000, ge=10, description="cap on a lineage request's node limit (max_nodes)"
+    )
 
 
 class IngestSettings(_Section):

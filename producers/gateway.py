@@ -281,10 +281,12 @@ class Outcome:
 # --- the router -----------------------------------------------------------------------
 
 
-def create_gateway_router(settings: Settings, ch_client: Client) -> APIRouter:
-    """The ingest routes; fails at once (KeySecretMissing) if auth is on without a secret."""
+def create_gateway_router(
+    settings: Settings, ch_client: Client, store: KeyStore | None
+) -> APIRouter:
+    """The ingest routes. `store` (None when auth is off) is started and stopped by the
+    router's lifespan; the read routes share it."""
     api, ingest = settings.api, settings.ingest
-    store = KeyStore(ch_client, settings) if api.auth_enabled else None
     validator = EventValidator(ingest.max_event_bytes, ingest.extra_schema_dirs)
     producer = KafkaProducerAdapter(settings.kafka, api.produce_timeout_s)
     # The validator's caches are not thread-safe: one thread validates, off the event loop.

@@ -13,6 +13,7 @@ import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -237,3 +238,50 @@ def produce(settings: Settings, messages: list[tuple[bytes | None, bytes]], **co
         producer.poll(0)
     assert producer.flush(60) == 0
     assert failed == [], failed[:3]
+
+
+def load_events(settings: Settings, events: list[dict[str, Any]]) -> None:
+    """Store `events` the way the worker does (validate, derive, combine, Avro, insert)
+    without Kafka: for API tests that need a known store quickly. Every event must be
+    accepted by the validator."""
+    import orjson
+
+    from lineagehouse.processors.events import Source
+    from lineagehouse.processors.ingest import process_message
+    from lineagehouse.processors.sink import ClickHouseSink, write_records
+    from lineagehouse.processors.validate import EventValidator
+
+    validator = EventValidator(settings.ingest.max_event_bytes)
+    records: dict[str, list[dict[str, Any]]] = {}
+    now = datetime.now(UTC)
+    for offset, event in enumerate(events):
+        letter = process_message(
+            orjson.dumps(event), Source("test", 0, offset, None), now, validator, records
+        )
+        assert letter is None, f"event {offset} was dead-lettered: {letter}"
+    write_records(ClickHouseSink(settings.clickhouse), settings.clickhouse.database, records)
+
+
+@pytest.fixture
+def start_api(tmp_path: Path) -> Iterator[Callable[..., str]]:
+    """Start `lineagehouse api` for `settings` (extra env overrides as keyword args, e.g.
+    LINEAGEHOUSE_API__EXPOSE_SQL="true"); returns its base URL once /readyz is green."""
+    procs: list[subprocess.Popen] = []
+
+    def start(settings: Settings, **env_overrides: str) -> str:
+        log_path = tmp_path / f"api-{len(procs)}.log"
+        log = open(log_path, "wb")  # noqa: SIM115
+        env = {**settings_env(settings), **env_overrides}
+        proc = subprocess.Popen(lineagehouse_cmd("api"), env=env, stdout=log, stderr=log)
+        procs.append(proc)
+        url = f"http://127.0.0.1:{settings.api.port}"
+        try:
+            wait_until(lambda: http_ok(f"{url}/readyz"), "API readiness", 90, proc)
+        except Exception:
+            tail = log_path.read_text()[-3000:]
+            raise AssertionError(f"API did not get ready:\n{tail}") from None
+        return url
+
+    yield start
+    for proc in procs:
+        stop_process(proc)
