@@ -16,6 +16,7 @@ from lineagehouse.api.access import caller_dependency
 from lineagehouse.api.context import ApiContext
 from lineagehouse.api.graph import LineageGraph
 from lineagehouse.api.graph_feed import GraphFeed
+from lineagehouse.api.v2_catalog import create_catalog_router
 from lineagehouse.api.v2_lineage import create_lineage_router
 from lineagehouse.apikeys import KeyStore
 from lineagehouse.producers.gateway import create_gateway_router
@@ -62,6 +63,7 @@ def create_app(settings: Settings) -> FastAPI:
 
     app.include_router(create_gateway_router(settings, client, store))
     app.include_router(create_lineage_router(ctx))
+    app.include_router(create_catalog_router(ctx))
 
     @app.get("/healthz", tags=["operations"])
     def healthz() -> JSONResponse:

@@ -1,0 +1,913 @@
+"""The catalog in ClickHouse: namespaces, jobs, datasets and their versions, runs, facets,
+search, raw events, and what people add through the API (tags, descriptions, soft
+deletes, in the `annotations` table of migration 0006).
+
+SQL and rows in, plain dicts out (snake_case, times as ISO-8601 UTC strings); no HTTP.
+The native routes (`v2_catalog.py`) and the Marquez-compatible ones share these
+functions. Callers check access to a single object (`Caller.check_read`) themselves;
+lists, search and events here are limited to the namespaces a caller may read, and a
+job's SQL and source code appear only when `caller.sees_sql(namespace)`.
+
+Rules every query follows:
+- every user value is a server-side parameter (`{name:Type}`), never formatted into SQL;
+- tables are read with FINAL, and Tuple parts with tupleElement() in a query over a
+  `SELECT * FROM t FINAL` subquery (a subcolumn read straight on FINAL skips the merge);
+- a soft-deleted dataset or job is hidden until an event about it is newer than the
+  deletion (`last_seen > deleted_at`).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+import orjson
+from clickhouse_connect.driver.client import Client
+
+from lineagehouse.api.access import Caller, redact_job_facets, redact_payload
+
+EntityKind = Literal["dataset", "job"]
+SEARCH_TYPES = ("dataset", "job", "run")
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_ANNOTATION_COLUMNS = (
+    "entity_kind",
+    "namespace",
+    "name",
+    "field",
+    "attribute",
+    "key",
+    "value",
+    "active",
+    "updated_at",
+    "updated_by",
+    "version",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    """One page of a list and how many there are in all."""
+
+    items: list[dict[str, Any]]
+    total: int
+
+    def body(self, limit: int, offset: int) -> dict[str, Any]:
+        return {"items": self.items, "total": self.total, "limit": limit, "offset": offset}
+
+
+# --- pure helpers -----------------------------------------------------------------------
+
+
+def scope_regex(patterns: tuple[str, ...] | list[str]) -> str | None:
+    """An RE2 regex (ClickHouse `match`) equal to fnmatchcase against any of `patterns`;
+    None for no patterns (every namespace)."""
+    if not patterns:
+        return None
+    return "^(?:" + "|".join(_fnmatch_re2(p) for p in patterns) + ")$"
+
+
+def _fnmatch_re2(pattern: str) -> str:
+    out: list[str] = []
+    i, n = 0, len(pattern)
+    while i < n:
+        c = pattern[i]
+        i += 1
+        if c == "*":
+            out.append("(?s:.*)")
+        elif c == "?":
+            out.append("(?s:.)")
+        elif c == "[":
+            j = i
+            if j < n and pattern[j] == "!":
+                j += 1
+            if j < n and pattern[j] == "]":
+                j += 1
+            while j < n and pattern[j] != "]":
+                j += 1
+            if j >= n:  # no closing bracket: a literal "["
+                out.append(r"\[")
+                continue
+            body = pattern[i:j]
+            i = j + 1
+            negate = body.startswith("!")
+            if negate:
+                body = body[1:]
+            body = body.replace("\\", r"\\").replace("[", r"\[").replace("^", r"\^")
+            out.append("[" + ("^" if negate else "") + body + "]")
+        else:
+            out.append(_re_literal(c))
+    return "".join(out)
+
+
+def _re_literal(c: str) -> str:
+    return "\\" + c if c in r"\.+*?()|[]{}^$-" else c
+
+
+def iso(value: datetime | None) -> str | None:
+    """ISO-8601 UTC with milliseconds and `Z`; None for None and for the epoch (ClickHouse's
+    zero value where a time is absent)."""
+    if value is None:
+        return None
+    aware = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    if aware <= _EPOCH:
+        return None
+    return aware.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _json(text: str | None) -> Any:
+    if not text:
+        return None
+    try:
+        return orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return None
+
+
+def _none(text: str | None) -> str | None:
+    return text or None
+
+
+def schema_changes(
+    previous: list[dict[str, Any]] | None, current: list[dict[str, Any]]
+) -> dict[str, Any] | None:
+    """Fields added, removed and retyped from `previous` to `current` (None: no previous
+    schema to compare with)."""
+    if previous is None:
+        return None
+    before = {f["name"]: f["type"] for f in previous}
+    after = {f["name"]: f["type"] for f in current}
+    return {
+        "added": [n for n in after if n not in before],
+        "removed": [n for n in before if n not in after],
+        "retyped": [
+            {"name": n, "from": before[n], "to": after[n]}
+            for n in after
+            if n in before and before[n] != after[n]
+        ],
+    }
+
+
+class _Where:
+    """Conditions and their server-side parameters."""
+
+    def __init__(self) -> None:
+        self.conditions: list[str] = []
+        self.params: dict[str, Any] = {}
+
+    def add(self, condition: str, **params: Any) -> _Where:
+        self.conditions.append(condition)
+        self.params.update(params)
+        return self
+
+    def scope(self, column: str, caller: Caller) -> _Where:
+        regex = scope_regex(caller.namespace_patterns())
+        if regex is not None:
+            self.add(f"match({column}, {{scope:String}})", scope=regex)
+        return self
+
+    def sql(self) -> str:
+        return ("WHERE " + " AND ".join(self.conditions)) if self.conditions else ""
+
+
+# --- the adapter -----------------------------------------------------------------------
+
+
+class Catalog:
+    """Reads and writes of the catalog on one ClickHouse client and database."""
+
+    def __init__(self, client: Client, db: str) -> None:
+        self.client = client
+        self.db = db
+
+    # -- building blocks ----------------------------------------------------------------
+
+    def _rows(self, sql: str, params: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+        result = self.client.query(sql, parameters=params or {})
+        names = result.column_names
+        return [dict(zip(names, row, strict=True)) for row in result.result_rows]
+
+    def _count(self, sql: str, params: dict[str, Any]) -> int:
+        return int(self.client.command(f"SELECT count() FROM ({sql})", parameters=params))
+
+    def _deleted_sql(self, kind: EntityKind) -> str:
+        return (
+            "SELECT namespace, name, updated_at AS deleted_at FROM "
+            f"(SELECT * FROM {self.db}.annotations FINAL WHERE entity_kind = '{kind}' "
+            "AND attribute = 'deleted' AND field = '' AND key = '') WHERE active = 1"
+        )
+
+    def _visible(self, kind: EntityKind, inner_sql: str) -> str:
+        """`inner_sql` (rows with namespace, name, last_seen) without soft-deleted ones."""
+        return (
+            f"SELECT * FROM ({inner_sql}) AS e "
+            f"LEFT ANY JOIN ({self._deleted_sql(kind)}) AS d USING (namespace, name) "
+            "WHERE e.last_seen > d.deleted_at"
+        )
+
+    def _jobs_sql(self, inner: _Where | None = None) -> str:
+        where = inner.sql() if inner else ""
+        return self._visible(
+            "job",
+            "SELECT namespace, name, first_seen, last_seen, "
+            "tupleElement(latest_run, 'time') AS latest_run_time, "
+            "tupleElement(latest_run, 'run_id') AS latest_run_id, "
+            "integration, processing_type, job_type, parent_job_namespace, parent_job_name, "
+            "tupleElement(sql, 'query') AS sql_query, "
+            "tupleElement(source_code, 'json') AS source_code_json, "
+            "tupleElement(source_code_location, 'url') AS source_code_url, "
+            "tupleElement(documentation, 'description') AS documentation, "
+            "tupleElement(ownership, 'json') AS ownership_json, "
+            "tupleElement(tags, 'json') AS tags_json "
+            f"FROM (SELECT * FROM {self.db}.jobs FINAL {where})",
+        )
+
+    def _datasets_sql(self, inner: _Where | None = None) -> str:
+        where = inner.sql() if inner else ""
+        return self._visible(
+            "dataset",
+            "SELECT namespace, name, dataset_key, canonical_namespace, canonical_name, "
+            "first_seen, last_seen, "
+            "tupleElement(version, 'time') AS version_time, "
+            "tupleElement(version, 'id') AS version_id, "
+            "tupleElement(storage, 'json') AS storage_json, "
+            "tupleElement(datasource, 'json') AS datasource_json, "
+            "tupleElement(symlinks, 'json') AS symlinks_json, "
+            "tupleElement(lifecycle, 'state') AS lifecycle_state, "
+            "tupleElement(documentation, 'description') AS documentation, "
+            "tupleElement(ownership, 'json') AS ownership_json "
+            f"FROM (SELECT * FROM {self.db}.datasets FINAL {where})",
+        )
+
+    def _annotations(
+        self, kind: EntityKind, keys: list[tuple[str, str]]
+    ) -> dict[tuple[str, str], dict[str, dict[str, Any]]]:
+        """(namespace, name) -> field ('' for the entity) -> {"tags": [...], "description"}."""
+        found: dict[tuple[str, str], dict[str, dict[str, Any]]] = {}
+        if not keys:
+            return found
+        rows = self.client.query(
+            "SELECT namespace, name, field, attribute, key, value FROM "
+            f"(SELECT * FROM {self.db}.annotations FINAL WHERE entity_kind = {{kind:String}} "
+            "AND (namespace, name) IN {keys:Array(Tuple(String, String))}) "
+            "WHERE active = 1 AND attribute IN ('tag', 'description') "
+            "ORDER BY namespace, name, field, key",
+            parameters={"kind": kind, "keys": keys},
+        ).result_rows
+        for namespace, name, field, attribute, key, value in rows:
+            entry = found.setdefault((namespace, name), {}).setdefault(
+                field, {"tags": [], "description": None}
+            )
+            if attribute == "tag":
+                entry["tags"].append(key)
+            else:
+                entry["description"] = value
+        return found
+
+    # -- namespaces ---------------------------------------------------------------------
+
+    def list_namespaces(self, caller: Caller, limit: int, offset: int) -> Page:
+        where = _Where().scope("namespace", caller)
+        sql = (
+            "SELECT namespace, sum(jobs) AS jobs, sum(datasets) AS datasets, "
+            "min(first) AS first_seen, max(last) AS last_seen FROM ("
+            "SELECT namespace, count() AS jobs, 0 AS datasets, min(first_seen) AS first, "
+            f"max(last_seen) AS last FROM ({self._jobs_sql()}) GROUP BY namespace "
+            "UNION ALL "
+            "SELECT namespace, 0, count(), min(first_seen), max(last_seen) "
+            f"FROM ({self._datasets_sql()}) GROUP BY namespace"
+            f") {where.sql()} GROUP BY namespace"
+        )
+        rows = self._rows(
+            f"{sql} ORDER BY namespace LIMIT {{limit:UInt32}} OFFSET {{offset:UInt64}}",
+            {**where.params, "limit": limit, "offset": offset},
+        )
+        items = [
+            {
+                "name": r["namespace"],
+                "jobs": int(r["jobs"]),
+                "datasets": int(r["datasets"]),
+                "first_seen": iso(r["first_seen"]),
+                "last_seen": iso(r["last_seen"]),
+            }
+            for r in rows
+        ]
+        return Page(items, self._count(sql, where.params))
+
+    # -- jobs ---------------------------------------------------------------------------
+
+    def list_jobs(self, caller: Caller, namespace: str | None, limit: int, offset: int) -> Page:
+        inner = _Where()
+        if namespace is not None:
+            inner.add("namespace = {namespace:String}", namespace=namespace)
+        outer = _Where().scope("namespace", caller)
+        sql = f"SELECT * FROM ({self._jobs_sql(inner)}) {outer.sql()}"
+        params = {**inner.params, **outer.params}
+        rows = self._rows(
+            f"{sql} ORDER BY namespace, name LIMIT {{limit:UInt32}} OFFSET {{offset:UInt64}}",
+            {**params, "limit": limit, "offset": offset},
+        )
+        return Page(self._jobs(rows, caller), self._count(sql, params))
+
+    def get_job(self, caller: Caller, namespace: str, name: str) -> dict[str, Any] | None:
+        inner = _Where().add(
+            "namespace = {namespace:String} AND name = {name:String}",
+            namespace=namespace,
+            name=name,
+        )
+        rows = self._rows(self._jobs_sql(inner), inner.params)
+        return self._jobs(rows, caller)[0] if rows else None
+
+    def job_exists(self, namespace: str, name: str) -> bool:
+        inner = _Where().add(
+            "namespace = {namespace:String} AND name = {name:String}",
+            namespace=namespace,
+            name=name,
+        )
+        return self._count(self._jobs_sql(inner), inner.params) > 0
+
+    def _jobs(self, rows: list[dict[str, Any]], caller: Caller) -> list[dict[str, Any]]:
+        keys = [(r["namespace"], r["name"]) for r in rows]
+        notes = self._annotations("job", keys)
+        run_ids = sorted({r["latest_run_id"] for r in rows if r["latest_run_id"]})
+        runs: dict[str, dict[str, Any]] = {}
+        if run_ids:
+            where = _Where().add("run_id IN {ids:Array(String)}", ids=run_ids)
+            runs = {run["run_id"]: run for run in self._run_rows(where)}
+        edges = self._edges_of_runs([(r["namespace"], r["name"], r["latest_run_id"]) for r in rows])
+        items = []
+        for r in rows:
+            key = (r["namespace"], r["name"])
+            note = notes.get(key, {}).get("", {"tags": [], "description": None})
+            run = runs.get(r["latest_run_id"])
+            facets: dict[str, Any] = {}
+            if r["documentation"]:
+                facets["documentation"] = {"description": r["documentation"]}
+            if r["ownership_json"]:
+                facets["ownership"] = _json(r["ownership_json"])
+            if r["tags_json"]:
+                facets["tags"] = _json(r["tags_json"])
+            if r["source_code_url"]:
+                facets["sourceCodeLocation"] = {"url": r["source_code_url"]}
+            if r["sql_query"]:
+                facets["sql"] = {"query": r["sql_query"]}
+            if r["source_code_json"]:
+                facets["sourceCode"] = _json(r["source_code_json"])
+            if not caller.sees_sql(r["namespace"]):
+                facets = redact_job_facets(facets) or {}
+            run_edges = edges.get((r["namespace"], r["name"], r["latest_run_id"]), {})
+            items.append(
+                {
+                    "namespace": r["namespace"],
+                    "name": r["name"],
+                    "type": _none(r["job_type"]),
+                    "integration": _none(r["integration"]),
+                    "processing_type": _none(r["processing_type"]),
+                    "parent_job_namespace": _none(r["parent_job_namespace"]),
+                    "parent_job_name": _none(r["parent_job_name"]),
+                    "description": note["description"] or _none(r["documentation"]),
+                    "tags": note["tags"],
+                    "first_seen": iso(r["first_seen"]),
+                    "last_seen": iso(r["last_seen"]),
+                    "latest_run": _latest_run(run) if run else None,
+                    "inputs": run_edges.get("input", []),
+                    "outputs": run_edges.get("output", []),
+                    "facets": facets,
+                }
+            )
+        return items
+
+    def _edges_of_runs(
+        self, runs: list[tuple[str, str, str]]
+    ) -> dict[tuple[str, str, str], dict[str, list[dict[str, Any]]]]:
+        """(job namespace, job name, run id) -> direction -> datasets; run id '' is the
+        lineage a JobEvent declared."""
+        found: dict[tuple[str, str, str], dict[str, list[dict[str, Any]]]] = {}
+        if not runs:
+            return found
+        rows = self._rows(
+            "SELECT job_namespace, job_name, run_id, direction, namespace, name, version_id, "
+            "row_count, byte_count, file_count FROM "
+            f"(SELECT * FROM {self.db}.io_edges FINAL WHERE "
+            "(job_namespace, job_name, run_id) IN {runs:Array(Tuple(String, String, String))}) "
+            "ORDER BY direction, namespace, name",
+            {"runs": runs},
+        )
+        for e in rows:
+            key = (e["job_namespace"], e["job_name"], e["run_id"])
+            found.setdefault(key, {}).setdefault(e["direction"], []).append(
+                {
+                    "namespace": e["namespace"],
+                    "name": e["name"],
+                    "version_id": _none(e["version_id"]),
+                    "row_count": e["row_count"],
+                    "byte_count": e["byte_count"],
+                    "file_count": e["file_count"],
+                }
+            )
+        return found
+
+    # -- datasets -----------------------------------------------------------------------
+
+    def list_datasets(self, caller: Caller, namespace: str | None, limit: int, offset: int) -> Page:
+        inner = _Where()
+        if namespace is not None:
+            inner.add("namespace = {namespace:String}", namespace=namespace)
+        outer = _Where().scope("namespace", caller)
+        sql = f"SELECT * FROM ({self._datasets_sql(inner)}) {outer.sql()}"
+        params = {**inner.params, **outer.params}
+        rows = self._rows(
+            f"{sql} ORDER BY namespace, name LIMIT {{limit:UInt32}} OFFSET {{offset:UInt64}}",
+            {**params, "limit": limit, "offset": offset},
+        )
+        return Page(self._datasets(rows), self._count(sql, params))
+
+    def get_dataset(self, namespace: str, name: str) -> dict[str, Any] | None:
+        """The dataset with its aliases and the jobs that produce and consume it."""
+        row = self._dataset_row(namespace, name)
+        if row is None:
+            return None
+        item = self._datasets([row])[0]
+        item["aliases"] = [
+            {"namespace": ns, "name": n, "type": _none(t)}
+            for ns, n, t in self.client.query(
+                "SELECT alias_namespace, alias_name, alias_type FROM "
+                f"(SELECT * FROM {self.db}.dataset_aliases FINAL "
+                "WHERE namespace = {namespace:String} AND name = {name:String}) "
+                "ORDER BY alias_namespace, alias_name",
+                parameters={"namespace": namespace, "name": name},
+            ).result_rows
+        ]
+        jobs = self._rows(
+            "SELECT direction, job_namespace, job_name, max(last_seen) AS seen_last FROM "
+            f"(SELECT * FROM {self.db}.io_edges FINAL "
+            "WHERE namespace = {namespace:String} AND name = {name:String}) "
+            "GROUP BY direction, job_namespace, job_name ORDER BY job_namespace, job_name",
+            {"namespace": namespace, "name": name},
+        )
+        for direction, field in (("output", "produced_by"), ("input", "consumed_by")):
+            item[field] = [
+                {
+                    "namespace": j["job_namespace"],
+                    "name": j["job_name"],
+                    "last_seen": iso(j["seen_last"]),
+                }
+                for j in jobs
+                if j["direction"] == direction
+            ]
+        return item
+
+    def _dataset_row(self, namespace: str, name: str) -> dict[str, Any] | None:
+        inner = _Where().add(
+            "namespace = {namespace:String} AND name = {name:String}",
+            namespace=namespace,
+            name=name,
+        )
+        rows = self._rows(self._datasets_sql(inner), inner.params)
+        return rows[0] if rows else None
+
+    def dataset_fields(self, namespace: str, name: str) -> list[str] | None:
+        """The field names of a visible dataset's current schema (None: no such dataset)."""
+        row = self._dataset_row(namespace, name)
+        if row is None:
+            return None
+        versions = self._versions([(namespace, name, row["version_id"])])
+        found = versions.get((namespace, name, row["version_id"]))
+        return list(found["field_names"]) if found else []
+
+    def _versions(
+        self, keys: list[tuple[str, str, str]]
+    ) -> dict[tuple[str, str, str], dict[str, Any]]:
+        keys = [k for k in keys if k[2]]
+        if not keys:
+            return {}
+        rows = self._rows(
+            "SELECT namespace, name, version_id, schema_hash, dataset_version, field_names, "
+            f"field_types, field_descriptions FROM {self.db}.dataset_versions FINAL "
+            "WHERE (namespace, name, version_id) IN {keys:Array(Tuple(String, String, String))}",
+            {"keys": keys},
+        )
+        return {(r["namespace"], r["name"], r["version_id"]): r for r in rows}
+
+    def _datasets(self, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        keys = [(r["namespace"], r["name"]) for r in rows]
+        notes = self._annotations("dataset", keys)
+        versions = self._versions([(r["namespace"], r["name"], r["version_id"]) for r in rows])
+        items = []
+        for r in rows:
+            key = (r["namespace"], r["name"])
+            fields_notes = notes.get(key, {})
+            note = fields_notes.get("", {"tags": [], "description": None})
+            version = versions.get((r["namespace"], r["name"], r["version_id"]))
+            items.append(
+                {
+                    "namespace": r["namespace"],
+                    "name": r["name"],
+                    "dataset_key": r["dataset_key"],
+                    "canonical_namespace": r["canonical_namespace"],
+                    "canonical_name": r["canonical_name"],
+                    "description": note["description"] or _none(r["documentation"]),
+                    "tags": note["tags"],
+                    "first_seen": iso(r["first_seen"]),
+                    "last_seen": iso(r["last_seen"]),
+                    "current_version": _none(r["version_id"]),
+                    "dataset_version": _none(version["dataset_version"]) if version else None,
+                    "schema_hash": _none(version["schema_hash"]) if version else None,
+                    "fields": _fields(version, fields_notes) if version else [],
+                    "storage": _json(r["storage_json"]),
+                    "datasource": _json(r["datasource_json"]),
+                    "symlinks": _json(r["symlinks_json"]),
+                    "lifecycle_state": _none(r["lifecycle_state"]),
+                    "documentation": _none(r["documentation"]),
+                    "ownership": _json(r["ownership_json"]),
+                }
+            )
+        return items
+
+    def dataset_versions(self, namespace: str, name: str, limit: int, offset: int) -> Page | None:
+        """Every schema/version a dataset had, newest first, with when and by which run it
+        was first seen and what changed against the version before (None: no dataset)."""
+        row = self._dataset_row(namespace, name)
+        if row is None:
+            return None
+        params = {"namespace": namespace, "name": name}
+        versions = self._rows(
+            "SELECT version_id, schema_hash, dataset_version, field_names, field_types, "
+            f"field_descriptions FROM {self.db}.dataset_versions FINAL "
+            "WHERE namespace = {namespace:String} AND name = {name:String}",
+            params,
+        )
+        seen = {
+            r["version_id"]: r
+            for r in self._rows(
+                "SELECT version_id, min(first_seen) AS created_at, max(last_seen) AS seen_last, "
+                "argMin(run_id, first_seen) AS first_run_id, "
+                "argMin(job_namespace, first_seen) AS first_job_namespace, "
+                "argMin(job_name, first_seen) AS first_job_name, "
+                "uniqExactIf(run_id, run_id != '') AS runs FROM "
+                f"(SELECT * FROM {self.db}.io_edges FINAL "
+                "WHERE namespace = {namespace:String} AND name = {name:String} "
+                "AND version_id != '') GROUP BY version_id",
+                params,
+            )
+        }
+        items = []
+        for v in versions:
+            s = seen.get(v["version_id"])
+            created = s["created_at"] if s else None
+            if created is None and v["version_id"] == row["version_id"]:
+                created = row["version_time"]  # a DatasetEvent's version: no run saw it
+            items.append(
+                {
+                    "version_id": v["version_id"],
+                    "dataset_version": _none(v["dataset_version"]),
+                    "schema_hash": _none(v["schema_hash"]),
+                    "created_at": iso(created),
+                    "last_seen": iso(s["seen_last"]) if s else iso(created),
+                    "run_id": _none(s["first_run_id"]) if s else None,
+                    "job_namespace": s["first_job_namespace"] if s else None,
+                    "job_name": s["first_job_name"] if s else None,
+                    "runs": int(s["runs"]) if s else 0,
+                    "current": v["version_id"] == row["version_id"],
+                    "fields": _fields(v, {}),
+                    "_order": (created or _EPOCH).replace(tzinfo=None),
+                }
+            )
+        items.sort(key=lambda i: (i["_order"], i["version_id"]))
+        previous: list[dict[str, Any]] | None = None
+        for item in items:
+            del item["_order"]
+            if item["schema_hash"] is None:
+                item["changes"] = None
+                continue
+            item["changes"] = schema_changes(previous, item["fields"])
+            previous = item["fields"]
+        items.reverse()
+        return Page(items[offset : offset + limit], len(items))
+
+    # -- runs ---------------------------------------------------------------------------
+
+    def _run_rows(
+        self, where: _Where, order: str = "", limit: int | None = None, offset: int = 0
+    ) -> list[dict[str, Any]]:
+        params = dict(where.params)
+        tail = ""
+        if limit is not None:
+            tail = " LIMIT {limit:UInt32} OFFSET {offset:UInt64}"
+            params.update(limit=limit, offset=offset)
+        return self._rows(f"SELECT * FROM {self.db}.run_states {where.sql()} {order}{tail}", params)
+
+    def list_runs(
+        self,
+        caller: Caller,
+        namespace: str | None,
+        job: str | None,
+        state: str | None,
+        started_after: datetime | None,
+        started_before: datetime | None,
+        limit: int,
+        offset: int,
+    ) -> Page:
+        where = _Where().scope("job_namespace", caller)
+        if namespace is not None:
+            where.add("job_namespace = {namespace:String}", namespace=namespace)
+        if job is not None:
+            where.add("job_name = {job:String}", job=job)
+        if state is not None:
+            where.add("state_name = {state:String}", state=state.upper())
+        if started_after is not None:
+            where.add("started >= {after:DateTime64(3, 'UTC')}", after=_utc(started_after))
+        if started_before is not None:
+            where.add("started <= {before:DateTime64(3, 'UTC')}", before=_utc(started_before))
+        rows = self._run_rows(where, "ORDER BY started DESC, run_id", limit, offset)
+        total = self._count(f"SELECT run_id FROM {self.db}.run_states {where.sql()}", where.params)
+        return Page([_run(r) for r in rows], total)
+
+    def get_run(self, run_id: str) -> dict[str, Any] | None:
+        """The run with the datasets it read and wrote."""
+        rows = self._run_rows(_Where().add("run_id = {run_id:String}", run_id=run_id))
+        if not rows:
+            return None
+        item = _run(rows[0])
+        edges = self._edges_of_runs([(item["job_namespace"], item["job_name"], run_id)])
+        found = edges.get((item["job_namespace"], item["job_name"], run_id), {})
+        item["inputs"] = found.get("input", [])
+        item["outputs"] = found.get("output", [])
+        return item
+
+    def run_facets(self, caller: Caller, run_id: str) -> dict[str, Any] | None:
+        """Every facet the run's events carried, by entity, split into standard and custom
+        (a later event's facet replaces an earlier one of the same name)."""
+        rows = self._rows(
+            "SELECT event_time, entity_kind, entity_namespace, entity_name, facet_group, "
+            f"facets_json, custom, summarised FROM {self.db}.facets FINAL "
+            "WHERE run_id = {run_id:String} ORDER BY event_time, event_id",
+            {"run_id": run_id},
+        )
+        if not rows:
+            return None
+        merged: dict[tuple[str, str, str, str], dict[str, Any]] = {}
+        custom: dict[tuple[str, str, str, str], set[str]] = {}
+        summarised: dict[tuple[str, str, str, str], set[str]] = {}
+        job_namespace = job_name = ""
+        for r in rows:
+            key = (r["entity_kind"], r["entity_namespace"], r["entity_name"], r["facet_group"])
+            facets = _json(r["facets_json"]) or {}
+            merged.setdefault(key, {}).update(facets)
+            names = custom.setdefault(key, set())
+            names.difference_update(facets)  # the latest event decides
+            names.update(r["custom"])
+            summarised.setdefault(key, set()).update(r["summarised"])
+            if r["entity_kind"] in ("run", "job"):
+                job_namespace, job_name = r["entity_namespace"], r["entity_name"]
+
+        def split(key: tuple[str, str, str, str]) -> dict[str, Any]:
+            facets = merged.get(key, {})
+            if key[0] == "job" and not caller.sees_sql(key[1]):
+                facets = redact_job_facets(facets) or {}
+            names = custom.get(key, set())
+            return {
+                "standard": {k: v for k, v in facets.items() if k not in names},
+                "custom": {k: v for k, v in facets.items() if k in names},
+                "summarised": sorted(summarised.get(key, set())),
+            }
+
+        body: dict[str, Any] = {
+            "run_id": run_id,
+            "job_namespace": job_namespace,
+            "job_name": job_name,
+            "run": split(("run", job_namespace, job_name, "facets")),
+            "job": split(("job", job_namespace, job_name, "facets")),
+        }
+        for kind, group in (("input", "inputFacets"), ("output", "outputFacets")):
+            datasets = sorted({(k[1], k[2]) for k in merged if k[0] == kind})
+            body[kind + "s"] = [
+                {
+                    "namespace": ns,
+                    "name": n,
+                    "facets": split((kind, ns, n, "facets")),
+                    group_name(group): split((kind, ns, n, group)),
+                }
+                for ns, n in datasets
+            ]
+        return body
+
+    # -- search -------------------------------------------------------------------------
+
+    def search(
+        self,
+        caller: Caller,
+        q: str,
+        types: list[str] | None,
+        namespace: str | None,
+        limit: int,
+        offset: int,
+    ) -> Page:
+        """Datasets and jobs by name, runs by id: case-insensitive substring; exact
+        matches first, then prefixes, then the rest, shorter names first."""
+        where = _Where().add("positionCaseInsensitiveUTF8(text, {q:String}) > 0", q=q)
+        where.add("type IN {types:Array(String)}", types=list(types or SEARCH_TYPES))
+        where.scope("namespace", caller)
+        if namespace is not None:
+            where.add("namespace = {namespace:String}", namespace=namespace)
+        sql = (
+            "SELECT type, namespace, name, run_id, text, updated_at, "
+            "multiIf(lowerUTF8(text) = lowerUTF8({q:String}), 0, "
+            "startsWith(lowerUTF8(text), lowerUTF8({q:String})), 1, 2) AS rank FROM ("
+            "SELECT 'dataset' AS type, namespace, name, '' AS run_id, name AS text, "
+            f"last_seen AS updated_at FROM ({self._datasets_sql()}) "
+            "UNION ALL SELECT 'job', namespace, name, '', name, last_seen "
+            f"FROM ({self._jobs_sql()}) "
+            "UNION ALL SELECT 'run', job_namespace, job_name, run_id, run_id, last_event_time "
+            f"FROM {self.db}.run_states"
+            f") {where.sql()}"
+        )
+        rows = self._rows(
+            f"{sql} ORDER BY rank, length(text), text, type, namespace "
+            "LIMIT {limit:UInt32} OFFSET {offset:UInt64}",
+            {**where.params, "limit": limit, "offset": offset},
+        )
+        items = [
+            {
+                "type": r["type"],
+                "namespace": r["namespace"],
+                "name": r["name"],
+                "run_id": _none(r["run_id"]),
+                "match": ("exact", "prefix", "substring")[r["rank"]],
+                "updated_at": iso(r["updated_at"]),
+            }
+            for r in rows
+        ]
+        return Page(items, self._count(sql, where.params))
+
+    # -- events -------------------------------------------------------------------------
+
+    def list_events(
+        self,
+        caller: Caller,
+        after: datetime | None,
+        before: datetime | None,
+        namespace: str | None,
+        job: str | None,
+        run_id: str | None,
+        descending: bool,
+        limit: int,
+        offset: int,
+    ) -> Page:
+        """Raw events by event time (SQL and source code redacted unless the caller sees
+        them); each item is the event as sent."""
+        ns = "if(job_namespace != '', job_namespace, dataset_namespace)"
+        where = _Where().scope(ns, caller)
+        if after is not None:
+            where.add("event_time >= {after:DateTime64(3, 'UTC')}", after=_utc(after))
+        if before is not None:
+            where.add("event_time <= {before:DateTime64(3, 'UTC')}", before=_utc(before))
+        if namespace is not None:
+            where.add(f"{ns} = {{namespace:String}}", namespace=namespace)
+        if job is not None:
+            where.add("job_name = {job:String}", job=job)
+        if run_id is not None:
+            where.add("run_id = {run_id:String}", run_id=run_id)
+        order = "DESC" if descending else "ASC"
+        sql = f"SELECT event_id, event_time, payload FROM {self.db}.events_raw FINAL {where.sql()}"
+        rows = self.client.query(
+            f"{sql} ORDER BY event_time {order}, event_id {order} "
+            "LIMIT {limit:UInt32} OFFSET {offset:UInt64}",
+            parameters={**where.params, "limit": limit, "offset": offset},
+        ).result_rows
+        items = [orjson.loads(redact_payload(payload, caller)) for _, _, payload in rows]
+        return Page(items, self._count(sql, where.params))
+
+    # -- writes -------------------------------------------------------------------------
+
+    def _write(
+        self,
+        kind: EntityKind,
+        namespace: str,
+        name: str,
+        field: str,
+        attribute: str,
+        key: str,
+        value: str,
+        active: bool,
+        by: str,
+    ) -> datetime:
+        now = datetime.now(UTC)
+        row = (kind, namespace, name, field, attribute, key, value, int(active), now, by)
+        self.client.insert(
+            f"{self.db}.annotations",
+            [[*row, time.time_ns()]],
+            column_names=list(_ANNOTATION_COLUMNS),
+        )
+        return now
+
+    def set_tag(
+        self,
+        kind: EntityKind,
+        namespace: str,
+        name: str,
+        field: str,
+        tag: str,
+        present: bool,
+        by: str = "",
+    ) -> dict[str, Any]:
+        """Add (`present`) or remove a tag; returns the annotations now in force."""
+        self._write(kind, namespace, name, field, "tag", tag, "", present, by)
+        return self.annotations_of(kind, namespace, name, field)
+
+    def set_description(
+        self,
+        kind: EntityKind,
+        namespace: str,
+        name: str,
+        field: str,
+        description: str | None,
+        by: str = "",
+    ) -> dict[str, Any]:
+        """Set a description (None or empty: clear it, the facet's shows again)."""
+        text = description or ""
+        self._write(kind, namespace, name, field, "description", "", text, bool(text), by)
+        return self.annotations_of(kind, namespace, name, field)
+
+    def soft_delete(self, kind: EntityKind, namespace: str, name: str, by: str = "") -> str:
+        """Hide a dataset or job until an event newer than now is about it; returns the
+        deletion time (ISO)."""
+        return iso(self._write(kind, namespace, name, "", "deleted", "", "", True, by)) or ""
+
+    def annotations_of(
+        self, kind: EntityKind, namespace: str, name: str, field: str = ""
+    ) -> dict[str, Any]:
+        found = self._annotations(kind, [(namespace, name)]).get((namespace, name), {})
+        note = found.get(field, {"tags": [], "description": None})
+        body: dict[str, Any] = {"namespace": namespace, "name": name}
+        if field:
+            body["field"] = field
+        return {**body, "tags": note["tags"], "description": note["description"]}
+
+
+def group_name(group: str) -> str:
+    return "input_facets" if group == "inputFacets" else "output_facets"
+
+
+def _fields(version: dict[str, Any], notes: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
+    out = []
+    for name, type_, description in zip(
+        version["field_names"],
+        version["field_types"],
+        version["field_descriptions"],
+        strict=False,
+    ):
+        note = notes.get(name, {"tags": [], "description": None})
+        out.append(
+            {
+                "name": name,
+                "type": type_,
+                "description": note["description"] or _none(description),
+                "tags": note["tags"],
+            }
+        )
+    return out
+
+
+def _latest_run(run: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "run_id": run["run_id"],
+        "state": run["state_name"],
+        "started_at": iso(run["started"]),
+        "ended_at": iso(run["ended_at"]),
+        "duration_ms": run["duration_ms"],
+    }
+
+
+def _run(r: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "run_id": r["run_id"],
+        "job_namespace": r["job_namespace"],
+        "job_name": r["job_name"],
+        "state": r["state_name"],
+        "started_at": iso(r["started"]),
+        "ended_at": iso(r["ended_at"]),
+        "duration_ms": r["duration_ms"],
+        "nominal_start_time": iso(r["nominal_start_time"]),
+        "nominal_end_time": iso(r["nominal_end_time"]),
+        "parent_run_id": _none(r["parent_run_id"]),
+        "parent_job_namespace": _none(r["parent_job_namespace"]),
+        "parent_job_name": _none(r["parent_job_name"]),
+        "root_run_id": _none(r["root_run_id"]),
+        "root_job_namespace": _none(r["root_job_namespace"]),
+        "root_job_name": _none(r["root_job_name"]),
+        "error_message": _none(r["error_message"]),
+        "processing_engine": _none(r["processing_engine"]),
+        "processing_engine_version": _none(r["processing_engine_version"]),
+        "integration": _none(r["integration"]),
+        "processing_type": _none(r["processing_type"]),
+        "job_type": _none(r["job_type"]),
+        "event_types": list(r["event_types"]),
+        "first_event_time": iso(r["first_event_time"]),
+        "last_event_time": iso(r["last_event_time"]),
+    }
+
+
+def _utc(value: datetime) -> datetime:
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
