@@ -63,7 +63,7 @@ class DescriptionBody(BaseModel):
 
 
 def create_catalog_router(ctx: ApiContext) -> APIRouter:
-    router = APIRouter(prefix="/api/v2", tags=["catalog"], )
+    router = APIRouter(prefix="/api/v2", tags=["catalog"], route_class=EncodedPathRoute)
     catalog = Catalog(ctx.client, ctx.db)
 
     # -- namespaces, jobs, datasets -------------------------------------------------------

@@ -657,3 +657,19 @@ def test_sql_shown_when_exposed_to_a_reader_of_the_namespace(stack: Stack) -> No
         resp = fetch(path, stack.read_b)
         assert resp.status_code in (200, 404), (path, resp.text)
         assert SENTINEL not in resp.text, path
+
+
+def test_scope_regex_agrees_with_fnmatch() -> None:
+    import re
+    from fnmatch import fnmatchcase
+
+    from lineagehouse.api.catalog import scope_regex
+
+    assert scope_regex(()) is None
+    names_ = ["team-a", "team-a/x", "team-b", "postgres://h:5432", "a.b", "axb", "[x]", "t1", "tz"]
+    for patterns in (["team-a*"], ["a.b"], ["postgres://*"], ["t[0-9]"], ["t[!0-9]"], ["[x]"],
+                     ["team-?"], ["team-b", "a?b"]):  # fmt: skip
+        regex = re.compile(scope_regex(patterns) or "")
+        for name in names_:
+            expected = any(fnmatchcase(name, p) for p in patterns)
+            assert bool(regex.match(name)) == expected, (patterns, name)
