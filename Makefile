@@ -35,6 +35,7 @@ bench: install  ## throughput figures; see BENCHMARKS.md
 	$(BIN)/python bench/bench_clickhouse_server.py
 	$(BIN)/python bench/bench_validate.py
 	$(BIN)/python bench/bench_pipeline.py
+	$(BIN)/python bench/bench_lineage.py
 
 lock:  ## refresh requirements.lock from the current venv
 	$(BIN)/python -m pip freeze --all --exclude-editable | grep -v -e '^lineagehouse' -e '^pip==' > requirements.lock

@@ -128,6 +128,8 @@ class LineageGraph:
         self._job_runs: list[list[tuple[int, str]]] = []  # sorted (start, run_id)
         self._runs: dict[str, _Run] = {}
         self.edge_count = 0
+        self._listed_runs = 0
+        self._dataset_nodes = 0
 
     # --- updates --------------------------------------------------------------------
 
@@ -203,6 +205,8 @@ class LineageGraph:
         runs = self._job_runs[run.job]
         if run.listed is not None:
             runs.remove(run.listed)
+        else:
+            self._listed_runs += 1
         insort(runs, entry)
         run.listed = entry
 
@@ -212,6 +216,7 @@ class LineageGraph:
         if node is None:
             node = self._name_ids[key] = self._new_entry(key)
             self._members[node] = [node]
+            self._dataset_nodes += 1
         if dataset_key:
             key_node = self._key_ids.get(dataset_key)
             if key_node is None:
@@ -241,7 +246,10 @@ class LineageGraph:
         if len(self._members[ra]) < len(self._members[rb]):
             ra, rb = rb, ra
         self._parent[rb] = ra
-        self._members[ra].extend(self._members.pop(rb))
+        moved_members = self._members.pop(rb)
+        if moved_members and self._members[ra]:
+            self._dataset_nodes -= 1
+        self._members[ra].extend(moved_members)
         for table in (self._consumers, self._producers):
             moved = table.pop(rb, None)
             if moved:
@@ -250,10 +258,11 @@ class LineageGraph:
     # --- reads ----------------------------------------------------------------------
 
     def stats(self) -> dict[str, int]:
+        """Sizes, in constant time (the readiness probe asks often)."""
         return {
             "jobs": len(self._jobs),
-            "datasets": sum(1 for members in self._members.values() if members),
-            "runs": sum(1 for runs in self._job_runs for _ in runs),
+            "datasets": self._dataset_nodes,
+            "runs": self._listed_runs,
             "edges": self.edge_count,
         }
 
@@ -369,6 +378,7 @@ class _Walk:
         self.start_datasets: list[int] = []
         self.start_label: tuple[str, str] | None = None
         self.start_id = ""
+        self._dataset_ids: dict[int, str] = {}  # root -> node id, once named
 
     def start_job(self, job: int, forced_run: _Run | None = None) -> None:
         run = forced_run or self.g.run_at(job, self.as_of)
@@ -456,6 +466,9 @@ class _Walk:
         return node_id
 
     def _dataset_node(self, root: int) -> str | None:
+        known = self._dataset_ids.get(root)
+        if known is not None:
+            return known
         names = self.g.dataset_names(root)
         if root in self.start_datasets and self.start_label is not None:
             namespace, name = self.start_label
@@ -472,6 +485,7 @@ class _Walk:
                 "name": name,
                 "aliases": [f"{ns}:{n}" for ns, n in names if (ns, n) != (namespace, name)],
             }
+        self._dataset_ids[root] = node_id
         return node_id
 
     def result(self) -> dict[str, Any]:

@@ -13,6 +13,7 @@ harmless), so the API keeps answering from the last good graph while it recovers
 
 from __future__ import annotations
 
+import gc
 import logging
 import threading
 import time
@@ -145,6 +146,10 @@ class GraphFeed:
                             graph.add_run(*row)
         finally:
             client.close()
+        # The graph lives as long as the process: keep the collector from rescanning it
+        # (a full collection over millions of objects is a latency spike).
+        gc.collect()
+        gc.freeze()
         self.load_seconds = round(time.monotonic() - started, 3)
         self.loaded_at = time.time()
         with graph.lock:

@@ -1,13 +1,12 @@
 """`/api/v2/lineage` and `/api/v2/column-lineage`: the native lineage routes."""
 
-from __future__ import annotations
-
 import asyncio
 from contextlib import asynccontextmanager
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query
+import orjson
+from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query, Response
 
 from lineagehouse.api.access import Caller
 from lineagehouse.api.column_lineage import ColumnEdge, walk_columns
@@ -79,7 +78,7 @@ def create_lineage_router(ctx: ApiContext) -> APIRouter:
         as_of_run: Annotated[str | None, Query(description="as of this run's start")] = None,
         granularity: Literal["job", "run"] = "job",
         max_nodes: Annotated[int, Query(ge=1)] = 1000,
-    ) -> dict[str, Any]:
+    ) -> Response:
         """Directed lineage, now or at any past time or run."""
         ctx.require_graph()
         if depth > api.lineage_max_depth:
@@ -107,7 +106,7 @@ def create_lineage_router(ctx: ApiContext) -> APIRouter:
                 result = ctx.graph.lineage(start, direction, depth, at, granularity, max_nodes)
             except NodeNotFound as exc:
                 raise HTTPException(404, str(exc)) from exc
-        return _scoped(result, caller)
+        return _json(_scoped(result, caller))
 
     @router.get("/column-lineage")
     def column_lineage(
@@ -120,7 +119,7 @@ def create_lineage_router(ctx: ApiContext) -> APIRouter:
         depth: Annotated[int, Query(ge=1)] = 20,
         as_of: datetime | None = None,
         as_of_run: str | None = None,
-    ) -> dict[str, Any]:
+    ) -> Response:
         """Column lineage from a dataset (all its fields) or one field."""
         ctx.require_graph()
         namespace, name, field = _parse_dataset_or_field(node_id)
@@ -139,9 +138,15 @@ def create_lineage_router(ctx: ApiContext) -> APIRouter:
             )
         result["start"] = node_id
         result["as_of"] = iso(at)
-        return _scoped(result, caller)
+        return _json(_scoped(result, caller))
 
     return router
+
+
+def _json(body: dict[str, Any]) -> Response:
+    """orjson straight to bytes: a 1,000-node answer through FastAPI's encoder costs
+    more than the traversal."""
+    return Response(orjson.dumps(body), media_type="application/json")
 
 
 def _parse(node_id: str) -> NodeRef:
