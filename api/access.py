@@ -20,7 +20,7 @@ from typing import Any
 import orjson
 from fastapi import HTTPException, Request
 
-from lineagehouse.apikeys import KeyRecord, KeyStore, authorize, namespace_allowed
+from lineagehouse.apikeys import KeyRecord, KeyStore, authorize
 
 SECRET_JOB_FACETS = ("sql", "sourceCode")
 REDACTED_NOTE = (
@@ -103,11 +103,6 @@ def caller_dependency(
     return caller
 
 
-def visible(caller: Caller, namespace: str) -> bool:
-    """May `caller` see things in `namespace` (for filtering lists)?"""
-    return caller.may_read(namespace)
-
-
 # --- redaction (pure) -------------------------------------------------------------------
 
 
@@ -156,9 +151,14 @@ def redact_payload(payload: bytes | str, caller: Caller | None) -> bytes:
     return raw if redacted is event else orjson.dumps(redacted)
 
 
+def redact_reason(path: str, message: str, sees_sql: bool) -> str:
+    """A validation reason about a job's SQL or source code quotes it: hide it too."""
+    if sees_sql:
+        return message
+    if any(f".job.facets.{name}" in path for name in SECRET_JOB_FACETS):
+        return "(the message quotes the job's SQL or source code; " + REDACTED_NOTE + ")"
+    return message
+
+
 def _sees(caller: Caller | None, namespace: str) -> bool:
     return caller.sees_sql(namespace) if caller is not None else False
-
-
-def scope_allows(record: KeyRecord | None, namespace: str) -> bool:
-    return record is None or namespace_allowed(record, namespace)

@@ -400,7 +400,7 @@ class _Walk:
             queue.append(("job", job, 0, run))
         for root in self.start_datasets:
             queue.append(("dataset", root, 0, None))
-        while queue:
+        while queue and not self.truncated:  # at the node cap, stop: the answer is partial
             kind, ident, hops, run = queue.popleft()
             if kind == "job":
                 if run is None:
@@ -410,7 +410,7 @@ class _Walk:
                     root = g._find(dataset)
                     node = self._dataset_node(root)
                     if node is None:
-                        continue
+                        break
                     self._edge(job_node, node, downstream)
                     if root not in seen_datasets:
                         seen_datasets.add(root)
@@ -429,7 +429,7 @@ class _Walk:
                     continue
                 node = self._job_node(job, job_run)
                 if node is None or dataset_node is None:
-                    continue
+                    break
                 self._edge(node, dataset_node, not downstream)
                 if job not in seen_jobs:
                     seen_jobs.add(job)

@@ -16,6 +16,7 @@ from typing import Annotated, Any
 import orjson
 import typer
 
+from lineagehouse.api.access import Caller, redact_payload, redact_reason
 from lineagehouse.settings import Settings
 from lineagehouse.store.client import connect
 
@@ -93,6 +94,7 @@ def list_dead_letters(
     total = client.command(
         f"SELECT count() FROM {db}.dead_letters FINAL WHERE {where}", parameters=params
     )
+    sees_sql = settings.api.expose_sql
     if as_json:
         for r in rows:
             typer.echo(
@@ -104,7 +106,7 @@ def list_dead_letters(
                         "source": r[3],
                         "reason_count": r[4],
                         "path": r[5],
-                        "message": r[6],
+                        "message": redact_reason(r[5], r[6], sees_sql),
                         "bytes": r[7],
                         "accepted_since": bool(r[8]),
                     }
@@ -118,7 +120,7 @@ def list_dead_letters(
         status = "  (accepted since)" if r[8] else ""
         more = f" (+{r[4] - 1} more)" if r[4] > 1 else ""
         typer.echo(f"{r[0][:8]}  {r[1]:%Y-%m-%d %H:%M:%S}  {r[2]:<5}  {r[3]}  {r[7]:,} B{status}")
-        typer.echo(f"          {r[5]}: {r[6][:150]}{more}")
+        typer.echo(f"          {r[5]}: {redact_reason(r[5], r[6], sees_sql)[:150]}{more}")
     typer.echo(f"{len(rows)} of {total} shown. `lineagehouse dlq show ID` for all reasons.")
 
 
@@ -153,9 +155,11 @@ def show_dead_letter(
     typer.echo(f"source:   {topic}/{part}/{offset}")
     typer.echo(f"key:      {key.decode('utf-8', 'replace') or '(none)'}")
     typer.echo(f"reasons:  {count}" + (f" (first {len(paths)} kept)" if count > len(paths) else ""))
+    sees_sql = settings.api.expose_sql  # the SQL gate holds here too (issue 6)
     for path, message in zip(paths, messages, strict=True):
-        typer.echo(f"  {path}: {message}")
+        typer.echo(f"  {path}: {redact_reason(path, message, sees_sql)}")
     typer.echo(f"message ({size:,} bytes):")
+    value = redact_payload(value, Caller(None, auth_enabled=False, expose_sql=sees_sql))
     try:
         typer.echo(orjson.dumps(orjson.loads(value), option=orjson.OPT_INDENT_2).decode())
     except orjson.JSONDecodeError:

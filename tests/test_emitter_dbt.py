@@ -9,6 +9,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from clickhouse_connect.driver.client import Client
 
@@ -41,8 +42,25 @@ def final_states(ch: Client, db: str) -> dict[str, list[str]]:
     return states
 
 
+def closure(start: str, pairs: set[tuple[str, str]]) -> set[str]:
+    """Everything `start` reaches through (from, to) pairs, walking from `to` to `from`."""
+    found: set[str] = set()
+    todo = [start]
+    while todo:
+        node = todo.pop()
+        for before, after in pairs:
+            if after == node and before not in found:
+                found.add(before)
+                todo.append(before)
+    return found
+
+
 def test_dbt_run_and_test_over_kafka(
-    make_settings: Callable[..., Settings], ch: Client, start_worker: Any, tmp_path: Path
+    make_settings: Callable[..., Settings],
+    ch: Client,
+    start_worker: Any,
+    start_api: Any,
+    tmp_path: Path,
 ) -> None:
     bin_dir = dbt_env.dbt_venv(REPO / ".venv" / "emitters")
     settings = make_settings()
@@ -108,3 +126,22 @@ def test_dbt_run_and_test_over_kafka(
         f"SELECT count() FROM {db}.facets FINAL WHERE mapContains(facets, 'dataQualityAssertions')"
     )
     assert assertions > 0
+
+    # The API's lineage of every model is the closure of dbt's dependencies, both ways.
+    url = start_api(settings, LINEAGEHOUSE_API__AUTH_ENABLED="false")
+    namespace_of = dict(ch.query(f"SELECT DISTINCT name, namespace FROM {db}.io_edges").result_rows)
+    reverse = {(after, before) for before, after in edges}
+    models = {after for _, after in edges}
+    for model in models:
+        for direction, pairs in (("upstream", edges), ("downstream", reverse)):
+            resp = httpx.get(
+                f"{url}/api/v2/lineage",
+                params={
+                    "node_id": f"dataset:{namespace_of[model]}:{model}",
+                    "direction": direction,
+                    "depth": 50,
+                },
+            )
+            assert resp.status_code == 200, resp.text
+            got = {n["name"] for n in resp.json()["nodes"] if n["type"] == "dataset"}
+            assert got - {model} == closure(model, pairs), (model, direction)
