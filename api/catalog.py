@@ -267,8 +267,13 @@ class Catalog:
 
     # -- namespaces ---------------------------------------------------------------------
 
-    def list_namespaces(self, caller: Caller, limit: int, offset: int) -> Page:
+    def list_namespaces(
+        self, caller: Caller, limit: int, offset: int, name: str | None = None
+    ) -> Page:
+        """Namespaces with counts of their jobs and datasets (`name`: only that one)."""
         where = _Where().scope("namespace", caller)
+        if name is not None:
+            where.add("namespace = {name:String}", name=name)
         sql = (
             "SELECT namespace, sum(jobs) AS jobs, sum(datasets) AS datasets, "
             "min(first) AS first_seen, max(last) AS last_seen FROM ("
@@ -297,11 +302,27 @@ class Catalog:
 
     # -- jobs ---------------------------------------------------------------------------
 
-    def list_jobs(self, caller: Caller, namespace: str | None, limit: int, offset: int) -> Page:
+    def list_jobs(
+        self,
+        caller: Caller,
+        namespace: str | None,
+        limit: int,
+        offset: int,
+        latest_states: list[str] | None = None,
+    ) -> Page:
+        """Jobs (`latest_states`: only those whose latest run is in one of these states,
+        '' for a job without runs)."""
         inner = _Where()
         if namespace is not None:
             inner.add("namespace = {namespace:String}", namespace=namespace)
         outer = _Where().scope("namespace", caller)
+        if latest_states is not None:
+            outer.add(
+                "(latest_run_id IN (SELECT run_id FROM "
+                f"{self.db}.run_states WHERE state_name IN {{states:Array(String)}}) "
+                "OR (latest_run_id = '' AND has({states:Array(String)}, '')))",
+                states=latest_states,
+            )
         sql = f"SELECT * FROM ({self._jobs_sql(inner)}) {outer.sql()}"
         params = {**inner.params, **outer.params}
         rows = self._rows(
@@ -778,6 +799,184 @@ class Catalog:
         ).result_rows
         items = [orjson.loads(redact_payload(payload, caller)) for _, _, payload in rows]
         return Page(items, self._count(sql, where.params))
+
+    # -- batches by key (the Marquez routes, lineage node data) ---------------------------
+
+    def jobs_of(
+        self, caller: Caller, keys: list[tuple[str, str]]
+    ) -> dict[tuple[str, str], dict[str, Any]]:
+        """Visible jobs by (namespace, name), as `list_jobs` makes them."""
+        if not keys:
+            return {}
+        inner = _Where().add("(namespace, name) IN {keys:Array(Tuple(String, String))}", keys=keys)
+        rows = self._rows(self._jobs_sql(inner), inner.params)
+        return {(j["namespace"], j["name"]): j for j in self._jobs(rows, caller)}
+
+    def datasets_of(self, keys: list[tuple[str, str]]) -> dict[tuple[str, str], dict[str, Any]]:
+        """Visible datasets by (namespace, name), as `list_datasets` makes them."""
+        if not keys:
+            return {}
+        inner = _Where().add("(namespace, name) IN {keys:Array(Tuple(String, String))}", keys=keys)
+        rows = self._rows(self._datasets_sql(inner), inner.params)
+        return {(d["namespace"], d["name"]): d for d in self._datasets(rows)}
+
+    def dataset_extras(self, keys: list[tuple[str, str]]) -> dict[tuple[str, str], dict[str, Any]]:
+        """(namespace, name) -> {"facets": the latest of each dataset facet any event
+        carried, "last_modified": when a completed run last wrote it (ISO or None)}."""
+        found: dict[tuple[str, str], dict[str, Any]] = {
+            k: {"facets": {}, "last_modified": None} for k in keys
+        }
+        if not keys:
+            return found
+        params = {"keys": keys}
+        for ns, name, facet, value in self.client.query(
+            "SELECT entity_namespace, entity_name, k, argMax(v, event_time) FROM "
+            "(SELECT entity_namespace, entity_name, event_time, facets "
+            f"FROM {self.db}.facets FINAL WHERE entity_kind IN "
+            "('dataset', 'input', 'output') AND facet_group = 'facets' AND "
+            "(entity_namespace, entity_name) IN {keys:Array(Tuple(String, String))}) "
+            "ARRAY JOIN mapKeys(facets) AS k, mapValues(facets) AS v "
+            "GROUP BY entity_namespace, entity_name, k ORDER BY k",
+            parameters=params,
+        ).result_rows:
+            parsed = _json(value)
+            if (ns, name) in found and parsed is not None:
+                found[(ns, name)]["facets"][facet] = parsed
+        for ns, name, modified in self.client.query(
+            "SELECT namespace, name, max(e.last_seen) FROM "
+            f"(SELECT * FROM {self.db}.io_edges FINAL WHERE direction = 'output' AND "
+            "(namespace, name) IN {keys:Array(Tuple(String, String))}) AS e "
+            f"INNER JOIN {self.db}.run_states AS r ON r.run_id = e.run_id "
+            "WHERE r.state_name = 'COMPLETE' GROUP BY namespace, name",
+            parameters=params,
+        ).result_rows:
+            found[(ns, name)]["last_modified"] = iso(modified)
+        return found
+
+    def latest_runs(
+        self, caller: Caller, keys: list[tuple[str, str]], per_job: int
+    ) -> dict[tuple[str, str], list[dict[str, Any]]]:
+        """Up to `per_job` runs of each job, newest start first."""
+        found: dict[tuple[str, str], list[dict[str, Any]]] = {k: [] for k in keys}
+        if not keys:
+            return found
+        where = _Where().scope("job_namespace", caller)
+        where.add("(job_namespace, job_name) IN {keys:Array(Tuple(String, String))}", keys=keys)
+        rows = self._rows(
+            f"SELECT * FROM {self.db}.run_states {where.sql()} "
+            "ORDER BY started DESC, run_id LIMIT {per_job:UInt32} BY job_namespace, job_name",
+            {**where.params, "per_job": per_job},
+        )
+        for r in rows:
+            found.setdefault((r["job_namespace"], r["job_name"]), []).append(_run(r))
+        return found
+
+    def run_details(self, runs: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+        """run id -> {"inputs", "outputs", "facets"}: the datasets each run read and wrote
+        and its run facets (the latest of each name), for runs as `list_runs` makes them."""
+        found: dict[str, dict[str, Any]] = {
+            r["run_id"]: {"inputs": [], "outputs": [], "facets": {}} for r in runs
+        }
+        if not runs:
+            return found
+        keys = [(r["job_namespace"], r["job_name"], r["run_id"]) for r in runs]
+        edges = self._edges_of_runs(keys)
+        for r in runs:
+            io = edges.get((r["job_namespace"], r["job_name"], r["run_id"]), {})
+            found[r["run_id"]]["inputs"] = io.get("input", [])
+            found[r["run_id"]]["outputs"] = io.get("output", [])
+        for run_id, facet, value in self.client.query(
+            "SELECT run_id, k, argMax(v, event_time) FROM "
+            f"(SELECT run_id, event_time, facets FROM {self.db}.facets FINAL "
+            "WHERE entity_kind = 'run' "
+            "AND facet_group = 'facets' AND run_id IN {ids:Array(String)}) "
+            "ARRAY JOIN mapKeys(facets) AS k, mapValues(facets) AS v "
+            "GROUP BY run_id, k ORDER BY k",
+            parameters={"ids": list(found)},
+        ).result_rows:
+            parsed = _json(value)
+            if parsed is not None:
+                found[run_id]["facets"][facet] = parsed
+        return found
+
+    # -- tags and counts over time ---------------------------------------------------------
+
+    def list_tags(self, caller: Caller) -> list[dict[str, Any]]:
+        """Tags defined (`define_tag`) or on a dataset, field or job the caller may read,
+        by name, with their descriptions."""
+        scope = _Where().scope("namespace", caller)
+        cond = " AND ".join(["entity_kind IN ('dataset', 'job')", *scope.conditions])
+        rows = self.client.query(
+            "SELECT tag, max(description) FROM ("
+            "SELECT name AS tag, value AS description FROM "
+            f"(SELECT * FROM {self.db}.annotations FINAL WHERE entity_kind = 'tag' "
+            "AND attribute = 'description') WHERE active = 1 "
+            "UNION ALL SELECT key, '' FROM "
+            f"(SELECT * FROM {self.db}.annotations FINAL WHERE attribute = 'tag' AND {cond}) "
+            "WHERE active = 1) GROUP BY tag ORDER BY tag",
+            parameters=scope.params,
+        ).result_rows
+        return [{"name": tag, "description": _none(description)} for tag, description in rows]
+
+    def define_tag(self, tag: str, description: str | None, by: str = "") -> dict[str, Any]:
+        """Create or update a tag of the tag list (it need not be on anything)."""
+        self._write("tag", "", tag, "", "description", "", description or "", True, by)  # type: ignore[arg-type]
+        return {"name": tag, "description": description or None}
+
+    def event_counts(self, caller: Caller, ends_ms: list[int]) -> list[dict[str, int]]:
+        """Events by type in each bucket ending at `ends_ms` (ascending; the first starts at
+        `ends_ms[0]` minus the step from it to the second)."""
+        start = 2 * ends_ms[0] - ends_ms[1] if len(ends_ms) > 1 else 0
+        ns = "if(job_namespace != '', job_namespace, dataset_namespace)"
+        where = _Where().scope(ns, caller)
+        where.add(
+            "event_time >= fromUnixTimestamp64Milli({start:Int64}) AND "
+            "event_time < fromUnixTimestamp64Milli({end:Int64})",
+            start=start,
+            end=ends_ms[-1],
+        )
+        counts = [{"START": 0, "COMPLETE": 0, "FAIL": 0, "ABORT": 0} for _ in ends_ms]
+        for bucket, event_type, n in self.client.query(
+            "SELECT arrayFirstIndex(e -> e > toUnixTimestamp64Milli(event_time), "
+            "{ends:Array(Int64)}) AS bucket, event_type, count() FROM "
+            f"{self.db}.events_raw FINAL {where.sql()} GROUP BY bucket, event_type",
+            parameters={**where.params, "ends": ends_ms},
+        ).result_rows:
+            if bucket and event_type in counts[0]:
+                counts[bucket - 1][event_type] += int(n)
+        return counts
+
+    def created_counts(
+        self, caller: Caller, kind: Literal["job", "dataset", "source"], ends_ms: list[int]
+    ) -> list[int]:
+        """How many visible jobs, datasets or sources (a dataset's dataSource name, else
+        its namespace) were first seen before each of `ends_ms`."""
+        where = _Where().scope("namespace", caller)
+        if kind == "job":
+            inner = f"SELECT first_seen FROM ({self._jobs_sql()}) {where.sql()}"
+        elif kind == "dataset":
+            inner = f"SELECT first_seen FROM ({self._datasets_sql()}) {where.sql()}"
+        else:
+            inner = (
+                "SELECT if(JSONExtractString(datasource_json, 'name') != '', "
+                "JSONExtractString(datasource_json, 'name'), namespace) AS source, "
+                f"min(first_seen) AS first_seen FROM ({self._datasets_sql()}) {where.sql()} "
+                "GROUP BY source"
+            )
+        rows = self.client.query(
+            "SELECT arrayFirstIndex(e -> e > toUnixTimestamp64Milli(first_seen), "
+            f"{{ends:Array(Int64)}}) AS bucket, count() FROM ({inner}) GROUP BY bucket",
+            parameters={**where.params, "ends": ends_ms},
+        ).result_rows
+        new = [0] * len(ends_ms)
+        for bucket, n in rows:
+            if bucket:
+                new[bucket - 1] += int(n)
+        total, out = 0, []
+        for n in new:
+            total += n
+            out.append(total)
+        return out
 
     # -- writes -------------------------------------------------------------------------
 

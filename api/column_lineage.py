@@ -30,6 +30,38 @@ class ColumnEdge:
 # column_lineage_id -> its edges; the adapter queries `column_edges` for missing ids
 FetchEdges = Callable[[list[str]], dict[str, list[ColumnEdge]]]
 
+_COLUMN_CACHE_IDS = 200_000
+
+
+class ColumnEdgeCache:
+    """A FetchEdges over ClickHouse's `column_edges`: ids are content-addressed, so their
+    edges are cached without expiry (cleared whole past `_COLUMN_CACHE_IDS` ids)."""
+
+    def __init__(self, client: Any, db: str) -> None:
+        self.client = client
+        self.db = db
+        self.cache: dict[str, list[ColumnEdge]] = {}
+
+    def __call__(self, ids: list[str]) -> dict[str, list[ColumnEdge]]:
+        cache = self.cache
+        missing = [i for i in ids if i not in cache]
+        if missing:
+            rows = self.client.query(
+                "SELECT DISTINCT column_lineage_id, output_namespace, output_name, "
+                "output_field, input_namespace, input_name, input_field, "
+                "transformation_type, transformation_subtype "
+                f"FROM {self.db}.column_edges WHERE column_lineage_id IN {{ids:Array(String)}}",
+                parameters={"ids": missing},
+            ).result_rows
+            if len(cache) > _COLUMN_CACHE_IDS:
+                cache.clear()
+            for cl_id in missing:
+                cache[cl_id] = []
+            for row in rows:
+                cache[row[0]].append(ColumnEdge(*row[1:]))
+        return {i: cache[i] for i in ids}
+
+
 _Dataset = tuple[str, Any]  # ("root", int) for a dataset in the graph, ("name", (ns, name))
 
 

@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import logging
 import time
-from datetime import UTC, datetime
-from typing import Annotated, Literal
 
 import uvicorn
-from fastapi import FastAPI, HTTPException, Query, Request, Response
+from fastapi import FastAPI, HTTPException, Request, Response
 from fastapi.responses import JSONResponse
 
 from lineagehouse import metrics
@@ -16,6 +14,7 @@ from lineagehouse.api.access import caller_dependency
 from lineagehouse.api.context import ApiContext
 from lineagehouse.api.graph import LineageGraph
 from lineagehouse.api.graph_feed import GraphFeed
+from lineagehouse.api.marquez import create_marquez_router
 from lineagehouse.api.v2_catalog import create_catalog_router
 from lineagehouse.api.v2_lineage import create_lineage_router
 from lineagehouse.apikeys import KeyStore
@@ -25,8 +24,6 @@ from lineagehouse.store.client import connect
 
 log = logging.getLogger("lineagehouse.api")
 
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-
 
 def create_app(settings: Settings) -> FastAPI:
     app = FastAPI(
@@ -34,7 +31,6 @@ def create_app(settings: Settings) -> FastAPI:
         version="0.1.0",
         description="OpenLineage runs, lineage and quality, served from ClickHouse.",
     )
-    db = settings.clickhouse.database
     client = connect(settings.clickhouse)
     store = KeyStore(client, settings) if settings.api.auth_enabled else None
     graph = LineageGraph()
@@ -62,6 +58,7 @@ def create_app(settings: Settings) -> FastAPI:
         return JSONResponse({"error": exc.detail}, status_code=exc.status_code)
 
     app.include_router(create_gateway_router(settings, client, store))
+    app.include_router(create_marquez_router(ctx))
     app.include_router(create_lineage_router(ctx))
     app.include_router(create_catalog_router(ctx))
 
@@ -89,44 +86,7 @@ def create_app(settings: Settings) -> FastAPI:
         body, content_type = metrics.render()
         return Response(body, media_type=content_type)
 
-    @app.get("/api/v1/events/lineage", tags=["marquez"])
-    def list_events(
-        before: Annotated[datetime | None, Query(description="only events at or before")] = None,
-        after: Annotated[datetime | None, Query(description="only events at or after")] = None,
-        sort_direction: Annotated[Literal["asc", "desc"], Query(alias="sortDirection")] = "desc",
-        limit: Annotated[int, Query(ge=0, le=10_000)] = 100,
-        offset: Annotated[int, Query(ge=0)] = 0,
-    ) -> Response:
-        """Raw OpenLineage events by event time, in Marquez's response shape."""
-        params = {
-            "after": _utc(after) if after else _EPOCH,
-            "before": _utc(before) if before else datetime.now(UTC),
-            "limit": limit,
-            "offset": offset,
-        }
-        where = (
-            "event_time >= {after:DateTime64(3, 'UTC')} "
-            "AND event_time <= {before:DateTime64(3, 'UTC')}"
-        )
-        order = "DESC" if sort_direction == "desc" else "ASC"
-        payloads = client.query(
-            f"SELECT payload FROM {db}.events_raw FINAL WHERE {where} "
-            f"ORDER BY event_time {order}, event_id {order} "
-            "LIMIT {limit:UInt32} OFFSET {offset:UInt64}",
-            parameters=params,
-        ).result_columns
-        total = client.command(
-            f"SELECT count() FROM {db}.events_raw FINAL WHERE {where}", parameters=params
-        )
-        events = payloads[0] if payloads else []
-        body = '{"events":[' + ",".join(events) + '],"totalCount":' + str(total) + "}"
-        return Response(body, media_type="application/json")
-
     return app
-
-
-def _utc(value: datetime) -> datetime:
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 def run_api(settings: Settings) -> None:

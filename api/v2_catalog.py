@@ -15,19 +15,16 @@ the write role on the namespace.
 
 from datetime import datetime
 from typing import Annotated, Any, Literal
-from urllib.parse import unquote
 
 import orjson
 from fastapi import APIRouter, Depends, HTTPException, Query, Response
-from fastapi.routing import APIRoute
 from pydantic import BaseModel, Field
-from starlette.routing import Match
-from starlette.types import Scope
 
 from lineagehouse.api.access import Caller
 from lineagehouse.api.catalog import Catalog, EntityKind, Page
 from lineagehouse.api.context import ApiContext
-from lineagehouse.apikeys import authorize
+from lineagehouse.api.routing import EncodedPathRoute
+from lineagehouse.api.routing import require_reader as _reader
 
 MAX_LIMIT = 1000
 MAX_TAG = 256
@@ -36,24 +33,6 @@ RUN_STATES = ("START", "RUNNING", "COMPLETE", "FAIL", "ABORT", "OTHER")
 Limit = Annotated[int, Query(ge=0, le=MAX_LIMIT, description="items per page (max 1000)")]
 Offset = Annotated[int, Query(ge=0, description="items to skip")]
 NamespaceFilter = Annotated[str | None, Query(description="only this namespace")]
-
-
-class EncodedPathRoute(APIRoute):
-    """A route matched against the path as the client sent it, each path parameter then
-    percent-decoded: an encoded '/' (`%2F`) stays inside its segment."""
-
-    def matches(self, scope: Scope) -> tuple[Match, Scope]:
-        raw = scope.get("raw_path") if scope.get("type") == "http" else None
-        if not raw:
-            return super().matches(scope)
-        path = raw.decode("latin-1").partition("?")[0]
-        match, child = super().matches({**scope, "path": path})
-        if match is not Match.NONE and "path_params" in child:
-            child["path_params"] = {
-                key: unquote(value) if key in self.param_convertors else value
-                for key, value in child["path_params"].items()
-            }
-        return match, child
 
 
 class DescriptionBody(BaseModel):
@@ -360,14 +339,6 @@ def create_catalog_router(ctx: ApiContext) -> APIRouter:
         return delete("job", namespace, name, caller)
 
     return router
-
-
-def _reader(caller: Caller) -> None:
-    """403 for a key that cannot read at all (a write-only key)."""
-    if caller.auth_enabled:
-        decision = authorize(caller.record, "read", None)
-        if not decision:
-            raise HTTPException(403, decision.reason)
 
 
 def _missing(kind: str, namespace: str, name: str) -> str:

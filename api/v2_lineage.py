@@ -9,11 +9,9 @@ import orjson
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query, Response
 
 from lineagehouse.api.access import Caller
-from lineagehouse.api.column_lineage import ColumnEdge, walk_columns
+from lineagehouse.api.column_lineage import ColumnEdgeCache, walk_columns
 from lineagehouse.api.context import ApiContext, epoch_ms, iso
 from lineagehouse.api.graph import NodeNotFound, NodeRef, split_namespace
-
-_COLUMN_CACHE_IDS = 200_000
 
 
 def create_lineage_router(ctx: ApiContext) -> APIRouter:
@@ -27,26 +25,8 @@ def create_lineage_router(ctx: ApiContext) -> APIRouter:
 
     router = APIRouter(prefix="/api/v2", tags=["lineage"], lifespan=lifespan)
     api = ctx.settings.api
-    column_cache: dict[str, list[ColumnEdge]] = {}
 
-    def fetch_column_edges(ids: list[str]) -> dict[str, list[ColumnEdge]]:
-        """Edges of columnLineage ids; content-addressed, so cached without expiry."""
-        missing = [i for i in ids if i not in column_cache]
-        if missing:
-            rows = ctx.client.query(
-                "SELECT DISTINCT column_lineage_id, output_namespace, output_name, "
-                "output_field, input_namespace, input_name, input_field, "
-                "transformation_type, transformation_subtype "
-                f"FROM {ctx.db}.column_edges WHERE column_lineage_id IN {{ids:Array(String)}}",
-                parameters={"ids": missing},
-            ).result_rows
-            if len(column_cache) > _COLUMN_CACHE_IDS:
-                column_cache.clear()
-            for cl_id in missing:
-                column_cache[cl_id] = []
-            for row in rows:
-                column_cache[row[0]].append(ColumnEdge(*row[1:]))
-        return {i: column_cache[i] for i in ids}
+    fetch_column_edges = ColumnEdgeCache(ctx.client, ctx.db)
 
     def as_of_ms(as_of: datetime | None, as_of_run: str | None) -> int | None:
         if as_of is not None:

@@ -32,9 +32,8 @@ def api(settings: Settings, ch: Client, tmp_path: Path) -> Iterator[str]:
     ch.insert(f"{db}.events_raw", rows, column_names=list(EVENTS_RAW_COLUMNS))
     ch.insert(f"{db}.events_raw", rows[:5], column_names=list(EVENTS_RAW_COLUMNS))  # replay
     log = open(tmp_path / "api.log", "wb")  # noqa: SIM115
-    proc = subprocess.Popen(
-        lineagehouse_cmd("api"), env=settings_env(settings), stdout=log, stderr=log
-    )
+    env = {**settings_env(settings), "LINEAGEHOUSE_API__AUTH_ENABLED": "false"}
+    proc = subprocess.Popen(lineagehouse_cmd("api"), env=env, stdout=log, stderr=log)
     url = f"http://127.0.0.1:{settings.api.port}"
     wait_until(lambda: http_ok(f"{url}/healthz"), "API", 60, proc)
     yield url
