@@ -7,6 +7,7 @@ import time
 
 import uvicorn
 from fastapi import FastAPI, HTTPException, Request, Response
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 from lineagehouse import metrics
@@ -57,6 +58,14 @@ def create_app(settings: Settings) -> FastAPI:
     async def json_errors(_request: Request, exc: HTTPException) -> JSONResponse:
         return JSONResponse({"error": exc.detail}, status_code=exc.status_code)
 
+    @app.exception_handler(RequestValidationError)
+    async def parameter_errors(request: Request, exc: RequestValidationError) -> JSONResponse:
+        """One sentence per bad parameter, naming it and what it takes."""
+        message = "; ".join(_parameter_problem(e) for e in exc.errors())
+        if request.url.path.startswith("/api/v1/"):  # Marquez's error shape
+            return JSONResponse({"code": 422, "message": message}, status_code=422)
+        return JSONResponse({"error": message}, status_code=422)
+
     app.include_router(create_gateway_router(settings, client, store))
     app.include_router(create_marquez_router(ctx))
     app.include_router(create_lineage_router(ctx))
@@ -87,6 +96,11 @@ def create_app(settings: Settings) -> FastAPI:
         return Response(body, media_type=content_type)
 
     return app
+
+
+def _parameter_problem(error: dict) -> str:
+    where = ".".join(str(part) for part in error.get("loc", ()) if part not in ("query", "path"))
+    return f"{where or 'request'}: {error.get('msg', 'invalid')}"
 
 
 def run_api(settings: Settings) -> None:

@@ -45,9 +45,9 @@ class DbtEnvError(RuntimeError):
 # --------------------------------------------------------------------------- virtualenv
 
 
-def requirements_hash() -> str:
-    """Key of the cached venv: the pinned requirements plus the interpreter that builds it."""
-    digest = hashlib.sha256(REQUIREMENTS.read_bytes())
+def requirements_hash(requirements: Path = REQUIREMENTS) -> str:
+    """Key of a cached venv: the pinned requirements plus the interpreter that builds it."""
+    digest = hashlib.sha256(requirements.read_bytes())
     digest.update(
         f"{sys.implementation.name}-{sys.version_info.major}.{sys.version_info.minor}".encode()
     )
@@ -93,50 +93,41 @@ def _text(data: str | bytes | None) -> str:
     return data.decode(errors="replace") if isinstance(data, bytes) else data
 
 
-def dbt_venv(cache_root: Path) -> Path:
-    """Return the bin directory of the pinned dbt venv, building it under ``cache_root`` once.
-
-    The venv lives at ``cache_root / f"dbt-{requirements_hash()}"``; a marker file written
-    last tells a finished build from an interrupted one, and a lock file serialises
-    concurrent callers. Raises :class:`DbtEnvError` (with pip's output) when the build fails.
-    """
+def pinned_venv(cache_root: Path, name: str, requirements: Path, smoke_imports: str) -> Path:
+    """The directory of a venv with ``requirements`` installed, built under ``cache_root``
+    once, at ``<name>-<requirements_hash>``: a marker file written last tells a finished
+    build from an interrupted one, and a lock file serialises concurrent callers. Raises
+    :class:`DbtEnvError` (with pip's output) when the build or ``smoke_imports`` fails."""
     cache_root.mkdir(parents=True, exist_ok=True)
-    key = requirements_hash()
-    venv_dir = cache_root / f"dbt-{key}"
-    bin_dir = venv_dir / "bin"
+    key = requirements_hash(requirements)
+    venv_dir = cache_root / f"{name}-{key}"
     marker = venv_dir / _COMPLETE_MARKER
     if marker.is_file():
-        return bin_dir
-    with _file_lock(cache_root / f"dbt-{key}.lock"):
+        return venv_dir
+    with _file_lock(cache_root / f"{name}-{key}.lock"):
         if marker.is_file():
-            return bin_dir
+            return venv_dir
         if venv_dir.exists():
             shutil.rmtree(venv_dir)
         try:
             _run_step([sys.executable, "-m", "venv", str(venv_dir)], "venv", VENV_TIMEOUT_S)
-            python = str(bin_dir / "python")
-            _run_step(
-                [
-                    python,
-                    "-m",
-                    "pip",
-                    "install",
-                    "--no-input",
-                    "--disable-pip-version-check",
-                    "-r",
-                    str(REQUIREMENTS),
-                ],
-                "pip install",
-                INSTALL_TIMEOUT_S,
-            )
-            _run_step([python, "-c", _SMOKE_IMPORTS], "import check", VENV_TIMEOUT_S)
-            if not (bin_dir / "dbt-ol").is_file() or not (bin_dir / "dbt").is_file():
-                raise DbtEnvError(f"dbt-ol or dbt missing from {bin_dir} after install")
+            python = str(venv_dir / "bin" / "python")
+            pip = [python, "-m", "pip", "install", "--no-input", "--disable-pip-version-check"]
+            _run_step([*pip, "-r", str(requirements)], "pip install", INSTALL_TIMEOUT_S)
+            _run_step([python, "-c", smoke_imports], "import check", VENV_TIMEOUT_S)
             frozen = _run_step([python, "-m", "pip", "freeze"], "pip freeze", VENV_TIMEOUT_S)
         except BaseException:
             shutil.rmtree(venv_dir, ignore_errors=True)
             raise
         marker.write_text(frozen)
+    return venv_dir
+
+
+def dbt_venv(cache_root: Path) -> Path:
+    """The bin directory of the pinned dbt venv (see ``pinned_venv``)."""
+    bin_dir = pinned_venv(cache_root, "dbt", REQUIREMENTS, _SMOKE_IMPORTS) / "bin"
+    if not (bin_dir / "dbt-ol").is_file() or not (bin_dir / "dbt").is_file():
+        raise DbtEnvError(f"dbt-ol or dbt missing from {bin_dir} after install")
     return bin_dir
 
 

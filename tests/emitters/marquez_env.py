@@ -9,20 +9,11 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
-from tests.emitters.dbt_env import (
-    _COMPLETE_MARKER,
-    INSTALL_TIMEOUT_S,
-    VENV_TIMEOUT_S,
-    DbtEnvError,
-    _file_lock,
-    _run_step,
-)
+from tests.emitters.dbt_env import DbtEnvError, pinned_venv
 
 HERE = Path(__file__).resolve().parent
 REQUIREMENTS = HERE / "marquez-requirements.txt"
@@ -33,54 +24,9 @@ class MarquezEnvError(DbtEnvError):
     """The marquez-python virtualenv could not be built or a client script failed."""
 
 
-def requirements_hash() -> str:
-    import hashlib
-
-    digest = hashlib.sha256(REQUIREMENTS.read_bytes())
-    digest.update(
-        f"{sys.implementation.name}-{sys.version_info.major}.{sys.version_info.minor}".encode()
-    )
-    return digest.hexdigest()[:16]
-
-
 def marquez_venv(cache_root: Path) -> Path:
-    """The python of the pinned marquez-python venv, built under ``cache_root`` once
-    (a marker written last; a lock serialises concurrent callers)."""
-    cache_root.mkdir(parents=True, exist_ok=True)
-    key = requirements_hash()
-    venv_dir = cache_root / f"marquez-{key}"
-    python = venv_dir / "bin" / "python"
-    marker = venv_dir / _COMPLETE_MARKER
-    if marker.is_file():
-        return python
-    with _file_lock(cache_root / f"marquez-{key}.lock"):
-        if marker.is_file():
-            return python
-        if venv_dir.exists():
-            shutil.rmtree(venv_dir)
-        try:
-            _run_step([sys.executable, "-m", "venv", str(venv_dir)], "venv", VENV_TIMEOUT_S)
-            _run_step(
-                [
-                    str(python),
-                    "-m",
-                    "pip",
-                    "install",
-                    "--no-input",
-                    "--disable-pip-version-check",
-                    "-r",
-                    str(REQUIREMENTS),
-                ],
-                "pip install",
-                INSTALL_TIMEOUT_S,
-            )
-            _run_step([str(python), "-c", _SMOKE_IMPORTS], "import check", VENV_TIMEOUT_S)
-            frozen = _run_step([str(python), "-m", "pip", "freeze"], "pip freeze", VENV_TIMEOUT_S)
-        except BaseException:
-            shutil.rmtree(venv_dir, ignore_errors=True)
-            raise
-        marker.write_text(frozen)
-    return python
+    """The python of the pinned marquez-python venv (built once, see ``pinned_venv``)."""
+    return pinned_venv(cache_root, "marquez", REQUIREMENTS, _SMOKE_IMPORTS) / "bin" / "python"
 
 
 def run_client(python: Path, script: str, env: dict[str, str], timeout: float = 120) -> Any:
