@@ -138,13 +138,14 @@ def test_up_kafka_transport_restart_replay_and_sigterm_drain(up: Up) -> None:
     assert httpx.get(f"http://127.0.0.1:{up.api_port}/healthz").status_code == 200
     emit(up.bootstrap, first)
     wait_for(lambda: up.count_final() == 1000, 120, "1,000 events in events_raw")
+    # The banner shows a ready admin key; reads and the HTTP gateway take it.
+    key = (up.data_dir / "api_key").read_text().strip()
+    events_url = f"http://127.0.0.1:{up.api_port}/api/v1/events/lineage"
+    assert httpx.get(events_url).status_code == 401  # reads need a key
     body = httpx.get(
-        f"http://127.0.0.1:{up.api_port}/api/v1/events/lineage", params={"limit": 5}
+        events_url, params={"limit": 5}, headers={"Authorization": f"Bearer {key}"}
     ).json()
     assert body["totalCount"] == 1000 and len(body["events"]) == 5
-
-    # The banner shows a ready admin key; the HTTP gateway takes events with it.
-    key = (up.data_dir / "api_key").read_text().strip()
     assert f"API key (admin)                {key}" in up.out.read_text()
     http_event = make_events(1, "http")[0]
     http = OpenLineageClient(
