@@ -20,7 +20,7 @@ from typing import Any
 import orjson
 from fastapi import HTTPException, Request
 
-from lineagehouse.apikeys import KeyRecord, KeyStore, authorize
+from lineagehouse.apikeys import KeyRecord, KeyStore, authorize, bearer_token
 
 SECRET_JOB_FACETS = ("sql", "sourceCode")
 REDACTED_NOTE = (
@@ -82,9 +82,8 @@ def caller_dependency(
     def caller(request: Request) -> Caller:
         if not auth_enabled or store is None:
             return Caller(None, False, expose_sql)
-        scheme, _, token = request.headers.get("authorization", "").partition(" ")
-        token = token.strip()
-        if scheme.lower() != "bearer" or not token:
+        token = bearer_token(request.headers.get("authorization", ""))
+        if token is None:
             raise HTTPException(
                 401,
                 "missing API key: send `Authorization: Bearer <key>` with a key of role "

@@ -131,6 +131,13 @@ def parse_key_id(plaintext: str) -> str | None:
     return key_id
 
 
+def bearer_token(authorization: str) -> str | None:
+    """The key in an `Authorization: Bearer <key>` header value, else None."""
+    scheme, _, token = authorization.partition(" ")
+    token = token.strip()
+    return token if scheme.lower() == "bearer" and token else None
+
+
 def hash_key(plaintext: str, server_secret: bytes) -> str:
     return hmac.new(server_secret, plaintext.encode("utf-8"), sha256).hexdigest()
 

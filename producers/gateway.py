@@ -45,7 +45,13 @@ from fastapi import APIRouter, FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 
 from lineagehouse import metrics
-from lineagehouse.apikeys import KeyRecord, KeyStore, authorize, namespace_allowed
+from lineagehouse.apikeys import (
+    KeyRecord,
+    KeyStore,
+    authorize,
+    bearer_token,
+    namespace_allowed,
+)
 from lineagehouse.processors.deadletter import DEAD_LETTERS_COLUMNS, DeadLetter, dead_letter
 from lineagehouse.processors.events import Source, event_id
 from lineagehouse.processors.validate import EventValidator, Problem, Verdict
@@ -318,9 +324,8 @@ def create_gateway_router(
         """The caller's key record (None with auth off); GatewayError 401/403/503."""
         if store is None:
             return None
-        scheme, _, token = request.headers.get("authorization", "").partition(" ")
-        token = token.strip()
-        if scheme.lower() != "bearer" or not token:
+        token = bearer_token(request.headers.get("authorization", ""))
+        if token is None:
             raise GatewayError(
                 401,
                 "missing API key: send `Authorization: Bearer <key>` (openlineage-python: "

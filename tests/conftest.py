@@ -159,6 +159,19 @@ def make_settings(broker: str, clickhouse_url: str, tmp_path: Path) -> Callable[
     return make
 
 
+def unique_settings(broker: str, clickhouse_url: str, data_dir: Path) -> Settings:
+    """Settings with unique names, for module-scoped fixtures (make_settings is per test)."""
+    tag = uuid.uuid4().hex[:10]
+    return load_settings(
+        data_dir=data_dir,
+        kafka={"bootstrap_servers": broker},
+        clickhouse={"url": clickhouse_url, "database": f"test_{tag}"},
+        topics={"events": f"test.{tag}.events", "dlq": f"test.{tag}.dlq", "events_partitions": 1},
+        worker={"group_id": f"test-{tag}", "sink_group_id": f"test-sink-{tag}"},
+        api={"port": free_port(), "key_secret": TEST_KEY_SECRET},
+    )
+
+
 @pytest.fixture
 def settings(make_settings: Callable[..., Settings]) -> Settings:
     return make_settings()

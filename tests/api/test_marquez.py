@@ -23,11 +23,11 @@ import httpx
 import pytest
 
 from lineagehouse.apikeys import create_key
-from lineagehouse.embedded.process import free_port, http_ok, stop_process, wait_until
-from lineagehouse.settings import Settings, load_settings
+from lineagehouse.embedded.process import http_ok, stop_process, wait_until
+from lineagehouse.settings import Settings
 from lineagehouse.store.client import connect
 from lineagehouse.store.migrations import migrate
-from tests.conftest import REPO, TEST_KEY_SECRET, lineagehouse_cmd, load_events, settings_env
+from tests.conftest import REPO, lineagehouse_cmd, load_events, settings_env, unique_settings
 from tests.events import PRODUCER, SCHEMA_URL, facet
 
 SENTINEL = "SENTINEL_SQL_MQ_91c2"
@@ -223,15 +223,8 @@ def stack(
     broker: str, clickhouse_url: str, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Stack]:
     tmp = tmp_path_factory.mktemp("marquez")
-    tag = uuid.uuid4().hex[:10]
-    settings = load_settings(
-        data_dir=tmp / "data",
-        kafka={"bootstrap_servers": broker},
-        clickhouse={"url": clickhouse_url, "database": f"test_{tag}"},
-        topics={"events": f"test.{tag}.events", "dlq": f"test.{tag}.dlq", "events_partitions": 1},
-        worker={"group_id": f"test-{tag}", "sink_group_id": f"test-sink-{tag}"},
-        api={"port": free_port(), "key_secret": TEST_KEY_SECRET},
-    )
+    settings = unique_settings(broker, clickhouse_url, tmp / "data")
+    tag = settings.clickhouse.database.removeprefix("test_")
     migrate(settings)
     load_events(settings, store_events())
     client = connect(settings.clickhouse)
