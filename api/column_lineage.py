@@ -35,7 +35,7 @@ _COLUMN_CACHE_IDS = 200_000
 
 class ColumnEdgeCache:
     """A FetchEdges over ClickHouse's `column_edges`: ids are content-addressed, so their
-    edges are cached without expiry (cleared whole past `_COLUMN_CACHE_IDS` ids)."""
+    edges are cached without expiry once found (cleared whole past `_COLUMN_CACHE_IDS`)."""
 
     def __init__(self, client: Any, db: str) -> None:
         self.client = client
@@ -55,11 +55,13 @@ class ColumnEdgeCache:
             ).result_rows
             if len(cache) > _COLUMN_CACHE_IDS:
                 cache.clear()
-            for cl_id in missing:
-                cache[cl_id] = []
+            found: dict[str, list[ColumnEdge]] = {}
             for row in rows:
-                cache[row[0]].append(ColumnEdge(*row[1:]))
-        return {i: cache[i] for i in ids}
+                found.setdefault(row[0], []).append(ColumnEdge(*row[1:]))
+            # An id without rows is not cached: the graph feed reads the derived topics,
+            # so it can know an id a moment before the sink has inserted its edges.
+            cache.update(found)
+        return {i: cache.get(i, []) for i in ids}
 
 
 _Dataset = tuple[str, Any]  # ("root", int) for a dataset in the graph, ("name", (ns, name))
