@@ -124,26 +124,26 @@ class GraphFeed:
         client = connect(self.settings.clickhouse)
         graph = self.graph
         try:
-            with client.query_row_block_stream(
-                "SELECT job_namespace, job_name, run_id, direction, namespace, name, "
-                "dataset_key, column_lineage_id, toUnixTimestamp64Milli(first_seen) "
-                f"FROM {db}.io_edges",
-                settings={"max_block_size": _LOAD_BLOCK_ROWS},
-            ) as stream:
-                for block in stream:
-                    with graph.lock:
-                        for row in block:
-                            graph.add_edge(*row)
-            with client.query_row_block_stream(
-                "SELECT run_id, job_namespace, job_name, "
-                "toUnixTimestamp64Milli(started_at), toUnixTimestamp64Milli(first_event_time) "
-                f"FROM {db}.runs WHERE run_id IN (SELECT run_id FROM {db}.io_edges)",
-                settings={"max_block_size": _LOAD_BLOCK_ROWS},
-            ) as stream:
-                for block in stream:
-                    with graph.lock:
-                        for row in block:
-                            graph.add_run(*row)
+            for sql, apply in (
+                (
+                    "SELECT job_namespace, job_name, run_id, direction, namespace, name, "
+                    "dataset_key, column_lineage_id, toUnixTimestamp64Milli(first_seen) "
+                    f"FROM {db}.io_edges",
+                    graph.add_edge,
+                ),
+                (
+                    "SELECT run_id, job_namespace, job_name, toUnixTimestamp64Milli(started_at), "
+                    f"toUnixTimestamp64Milli(first_event_time) FROM {db}.runs "
+                    f"WHERE run_id IN (SELECT run_id FROM {db}.io_edges)",
+                    graph.add_run,
+                ),
+            ):
+                settings = {"max_block_size": _LOAD_BLOCK_ROWS}
+                with client.query_row_block_stream(sql, settings=settings) as stream:
+                    for block in stream:
+                        with graph.lock:
+                            for row in block:
+                                apply(*row)
         finally:
             client.close()
         # The graph lives as long as the process: keep the collector from rescanning it

@@ -33,7 +33,7 @@ from lineagehouse.api.catalog import Catalog, EntityKind
 from lineagehouse.api.column_lineage import ColumnEdgeCache, walk_columns
 from lineagehouse.api.context import ApiContext
 from lineagehouse.api.graph import NodeNotFound, NodeRef, split_namespace
-from lineagehouse.api.routing import EncodedPathRoute, require_reader
+from lineagehouse.api.routing import EncodedPathRoute, json_response, require_reader
 from lineagehouse.apikeys import authorize
 
 MAX_LIMIT = 1000
@@ -189,12 +189,12 @@ def create_marquez_router(ctx: ApiContext) -> APIRouter:
         """Namespaces of jobs and datasets (no totalCount, as in Marquez)."""
         require_reader(caller)
         page = catalog.list_namespaces(caller, limit, offset)
-        return _json({"namespaces": [_namespace(n) for n in page.items]})
+        return json_response({"namespaces": [_namespace(n) for n in page.items]})
 
     @router.get("/namespaces/{namespace}")
     def get_namespace(caller: CallerDep, namespace: str) -> Response:
         require_reader(caller)
-        return _json(_namespace(namespace_or_404(caller, namespace)))
+        return json_response(_namespace(namespace_or_404(caller, namespace)))
 
     # -- datasets -----------------------------------------------------------------------
 
@@ -205,12 +205,12 @@ def create_marquez_router(ctx: ApiContext) -> APIRouter:
         require_reader(caller)
         namespace_or_404(caller, namespace)
         page = catalog.list_datasets(caller, namespace, limit, offset)
-        return _json({"datasets": datasets_out(page.items), "totalCount": page.total})
+        return json_response({"datasets": datasets_out(page.items), "totalCount": page.total})
 
     @router.get("/namespaces/{namespace}/datasets/{dataset}")
     def get_dataset(caller: CallerDep, namespace: str, dataset: str) -> Response:
         require_reader(caller)
-        return _json(datasets_out([dataset_or_404(caller, namespace, dataset)])[0])
+        return json_response(datasets_out([dataset_or_404(caller, namespace, dataset)])[0])
 
     def versions_out(
         caller: Caller, dataset: dict[str, Any], versions: list[dict[str, Any]]
@@ -237,7 +237,7 @@ def create_marquez_router(ctx: ApiContext) -> APIRouter:
         page = catalog.dataset_versions(namespace, dataset, limit, offset)
         if page is None:
             raise HTTPException(404, f"Dataset '{dataset}' not found.")
-        return _json(
+        return json_response(
             {"versions": versions_out(caller, found, page.items), "totalCount": page.total}
         )
 
@@ -251,7 +251,7 @@ def create_marquez_router(ctx: ApiContext) -> APIRouter:
         match = [v for v in (page.items if page else []) if v["version_id"] == version]
         if not match:
             raise HTTPException(404, f"Dataset version '{version}' not found.")
-        return _json(versions_out(caller, found, match)[0])
+        return json_response(versions_out(caller, found, match)[0])
 
     # -- jobs and runs ------------------------------------------------------------------
 
@@ -272,7 +272,7 @@ def create_marquez_router(ctx: ApiContext) -> APIRouter:
                     )
                 ours.extend(OUR_STATES[state.upper()])
         page = catalog.list_jobs(caller, namespace, limit, offset, latest_states=ours)
-        return _json({"jobs": jobs_out(caller, page.items), "totalCount": page.total})
+        return json_response({"jobs": jobs_out(caller, page.items), "totalCount": page.total})
 
     @router.get("/jobs")
     def list_all_jobs(
@@ -300,7 +300,7 @@ def create_marquez_router(ctx: ApiContext) -> APIRouter:
     @router.get("/namespaces/{namespace}/jobs/{job}")
     def get_job(caller: CallerDep, namespace: str, job: str) -> Response:
         require_reader(caller)
-        return _json(jobs_out(caller, [job_or_404(caller, namespace, job)])[0])
+        return json_response(jobs_out(caller, [job_or_404(caller, namespace, job)])[0])
 
     @router.get("/namespaces/{namespace}/jobs/{job}/runs")
     def list_job_runs(
@@ -310,7 +310,7 @@ def create_marquez_router(ctx: ApiContext) -> APIRouter:
         require_reader(caller)
         job_or_404(caller, namespace, job)
         page = catalog.list_runs(caller, namespace, job, None, None, None, limit, offset)
-        return _json({"runs": runs_out(page.items), "totalCount": page.total})
+        return json_response({"runs": runs_out(page.items), "totalCount": page.total})
 
     def run_or_404(caller: Caller, run_id: str) -> dict[str, Any]:
         run = catalog.get_run(run_id)
@@ -321,7 +321,7 @@ def create_marquez_router(ctx: ApiContext) -> APIRouter:
     @router.get("/jobs/runs/{run_id}")
     def get_run(caller: CallerDep, run_id: str) -> Response:
         require_reader(caller)
-        return _json(runs_out([run_or_404(caller, run_id)])[0])
+        return json_response(runs_out([run_or_404(caller, run_id)])[0])
 
     @router.get("/jobs/runs/{run_id}/facets")
     def run_facets(
@@ -337,12 +337,12 @@ def create_marquez_router(ctx: ApiContext) -> APIRouter:
         if facets is None or not caller.may_read(facets["job_namespace"]):
             raise HTTPException(404, f"Run '{run_id}' not found.")
         if kind == "dataset":
-            return _json({"runId": run_id, "facets": {}})
+            return json_response({"runId": run_id, "facets": {}})
         part = facets[kind]
         merged = {**part["standard"], **part["custom"]}
         if kind == "job" and not caller.sees_sql(facets["job_namespace"]):
             merged = redact_job_facets(merged) or {}
-        return _json({"runId": run_id, "facets": merged})
+        return json_response({"runId": run_id, "facets": merged})
 
     # -- lineage ------------------------------------------------------------------------
 
@@ -418,7 +418,7 @@ def create_marquez_router(ctx: ApiContext) -> APIRouter:
             }
             for node, (type_, body) in sorted(data.items())
         ]
-        return _json({"graph": graph})
+        return json_response({"graph": graph})
 
     @router.get("/column-lineage")
     def column_lineage(
@@ -460,7 +460,7 @@ def create_marquez_router(ctx: ApiContext) -> APIRouter:
                 )
                 for e in result["edges"]:
                     edges[(e["source"], e["target"])] = e
-        return _json({"graph": column_graph(caller, list(edges.values()))})
+        return json_response({"graph": column_graph(caller, list(edges.values()))})
 
     def column_graph(caller: Caller, edges: list[dict[str, Any]]) -> list[dict[str, Any]]:
         nodes: dict[str, tuple[str, str, str]] = {}
@@ -560,7 +560,7 @@ def create_marquez_router(ctx: ApiContext) -> APIRouter:
             results.sort(key=lambda r: (r["name"], r["namespace"], r["type"]))
         else:
             results.sort(key=lambda r: r["updatedAt"] or "", reverse=True)
-        return _json({"totalCount": len(results), "results": results})
+        return json_response({"totalCount": len(results), "results": results})
 
     def events_page(
         caller: Caller,
@@ -585,12 +585,13 @@ def create_marquez_router(ctx: ApiContext) -> APIRouter:
             limit,
             offset,
         )
-        return _json({"events": page.items, "totalCount": page.total})
+        return json_response({"events": page.items, "totalCount": page.total})
 
     EventLimit = Annotated[int, Query(ge=0, le=10_000)]
     SortDirection = Annotated[str, Query(alias="sortDirection")]
 
     @router.get("/events/lineage")
+    @router.get("/events")  # what marquez-python's `list_events()` asks for (not in Marquez)
     def lineage_events(
         caller: CallerDep,
         before: str | None = None,
@@ -600,20 +601,6 @@ def create_marquez_router(ctx: ApiContext) -> APIRouter:
         offset: Offset = 0,
     ) -> Response:
         """Raw OpenLineage events by event time (SQL redacted unless exposed)."""
-        require_reader(caller)
-        return events_page(caller, None, before, after, sort_direction, limit, offset)
-
-    @router.get("/events")
-    def events(
-        caller: CallerDep,
-        before: str | None = None,
-        after: str | None = None,
-        sort_direction: SortDirection = "desc",
-        limit: EventLimit = 100,
-        offset: Offset = 0,
-    ) -> Response:
-        """What marquez-python's `list_events()` asks for (Marquez itself has no such
-        route): the same as `/events/lineage`."""
         require_reader(caller)
         return events_page(caller, None, before, after, sort_direction, limit, offset)
 
@@ -641,7 +628,7 @@ def create_marquez_router(ctx: ApiContext) -> APIRouter:
         require_reader(caller)
         buckets = _buckets(period, timezone)
         counts = catalog.event_counts(caller, [_ms(end) for _, end in buckets])
-        return _json(
+        return json_response(
             [
                 {
                     **_interval(start, end),
@@ -660,7 +647,7 @@ def create_marquez_router(ctx: ApiContext) -> APIRouter:
         require_reader(caller)
         buckets = _buckets(period, tz)
         counts = catalog.created_counts(caller, kind, [_ms(end) for _, end in buckets])
-        return _json(
+        return json_response(
             [
                 {**_interval(start, end), "count": n}
                 for (start, end), n in zip(buckets, counts, strict=True)
@@ -694,7 +681,7 @@ def create_marquez_router(ctx: ApiContext) -> APIRouter:
     def list_tags(caller: CallerDep, limit: Limit = 100, offset: Offset = 0) -> Response:
         """Tags defined with PUT /tags/{tag} or on what the caller may read."""
         require_reader(caller)
-        return _json({"tags": catalog.list_tags(caller)[offset : offset + limit]})
+        return json_response({"tags": catalog.list_tags(caller)[offset : offset + limit]})
 
     @router.put("/tags/{tag}")
     def create_tag(
@@ -711,7 +698,7 @@ def create_marquez_router(ctx: ApiContext) -> APIRouter:
         description = (body or {}).get("description")
         if description is not None and not isinstance(description, str):
             raise HTTPException(400, "description must be a string or null")
-        return _json(catalog.define_tag(tag, description, _by(caller)))
+        return json_response(catalog.define_tag(tag, description, _by(caller)))
 
     def write_target(
         caller: Caller, kind: EntityKind, namespace: str, name: str, field: str = ""
@@ -731,7 +718,7 @@ def create_marquez_router(ctx: ApiContext) -> APIRouter:
         found = catalog.datasets_of([(namespace, name)]).get((namespace, name))
         if found is None:
             raise HTTPException(404, f"Dataset '{name}' not found.")
-        return _json(datasets_out([found])[0])
+        return json_response(datasets_out([found])[0])
 
     def tag_dataset(
         caller: Caller, namespace: str, name: str, field: str, tag: str, present: bool
@@ -770,7 +757,7 @@ def create_marquez_router(ctx: ApiContext) -> APIRouter:
         found = catalog.get_job(caller, namespace, name)
         if found is None:
             raise HTTPException(404, f"Job '{name}' not found.")
-        return _json(jobs_out(caller, [found])[0])
+        return json_response(jobs_out(caller, [found])[0])
 
     @router.post("/namespaces/{namespace}/jobs/{job}/tags/{tag}")
     def add_job_tag(caller: CallerDep, namespace: str, job: str, tag: str) -> Response:
@@ -800,7 +787,7 @@ def create_marquez_router(ctx: ApiContext) -> APIRouter:
             raise HTTPException(404, f"Job '{job}' not found.")
         body = jobs_out(caller, [found])[0]
         catalog.soft_delete("job", namespace, job, _by(caller))
-        return _json(body)
+        return json_response(body)
 
     return router
 
@@ -1077,10 +1064,6 @@ def _check_tag(tag: str) -> None:
 
 def _by(caller: Caller) -> str:
     return caller.record.key_id if caller.record is not None else ""
-
-
-def _json(body: Any) -> Response:
-    return Response(orjson.dumps(body), media_type="application/json")
 
 
 def _error(status: int, message: Any, headers: Any = None) -> Response:

@@ -16,14 +16,13 @@ the write role on the namespace.
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-import orjson
 from fastapi import APIRouter, Depends, HTTPException, Query, Response
 from pydantic import BaseModel, Field
 
 from lineagehouse.api.access import Caller
 from lineagehouse.api.catalog import Catalog, EntityKind, Page
 from lineagehouse.api.context import ApiContext
-from lineagehouse.api.routing import EncodedPathRoute
+from lineagehouse.api.routing import EncodedPathRoute, json_response
 from lineagehouse.api.routing import require_reader as _reader
 
 MAX_LIMIT = 1000
@@ -74,7 +73,9 @@ def create_catalog_router(ctx: ApiContext) -> APIRouter:
         the operator exposes it and the key may read the namespace)."""
         _reader(caller)
         caller.check_read(namespace)
-        return _json(_found(catalog.get_job(caller, namespace, name), "job", namespace, name))
+        return json_response(
+            _found(catalog.get_job(caller, namespace, name), "job", namespace, name)
+        )
 
     @router.get("/datasets")
     def list_datasets(
@@ -95,7 +96,9 @@ def create_catalog_router(ctx: ApiContext) -> APIRouter:
         jobs."""
         _reader(caller)
         caller.check_read(namespace)
-        return _json(_found(catalog.get_dataset(namespace, name), "dataset", namespace, name))
+        return json_response(
+            _found(catalog.get_dataset(namespace, name), "dataset", namespace, name)
+        )
 
     @router.get("/datasets/{namespace}/{name}/versions")
     def dataset_versions(
@@ -143,7 +146,7 @@ def create_catalog_router(ctx: ApiContext) -> APIRouter:
         run = catalog.get_run(run_id)
         if run is None or not caller.may_read(run["job_namespace"]):
             raise HTTPException(404, f"no run {run_id!r} (list runs with GET /api/v2/runs)")
-        return _json(run)
+        return json_response(run)
 
     @router.get("/runs/{run_id}/facets")
     def run_facets(caller: Annotated[Caller, Depends(ctx.caller)], run_id: str) -> Response:
@@ -152,7 +155,7 @@ def create_catalog_router(ctx: ApiContext) -> APIRouter:
         facets = catalog.run_facets(caller, run_id)
         if facets is None or not caller.may_read(facets["job_namespace"]):
             raise HTTPException(404, f"no facets of run {run_id!r} (is the run id right?)")
-        return _json(facets)
+        return json_response(facets)
 
     # -- search and events -----------------------------------------------------------------
 
@@ -225,7 +228,7 @@ def create_catalog_router(ctx: ApiContext) -> APIRouter:
         if len(tag_) > MAX_TAG:
             raise HTTPException(422, f"tag is {len(tag_)} characters; at most {MAX_TAG}")
         by = target(caller, kind, namespace, name, field)
-        return _json(catalog.set_tag(kind, namespace, name, field, tag_, present, by))
+        return json_response(catalog.set_tag(kind, namespace, name, field, tag_, present, by))
 
     @router.post("/datasets/{namespace}/{name}/tags/{tag_name}")
     def tag_dataset(
@@ -286,7 +289,9 @@ def create_catalog_router(ctx: ApiContext) -> APIRouter:
         caller: Caller,
     ) -> Response:
         by = target(caller, kind, namespace, name, field)
-        return _json(catalog.set_description(kind, namespace, name, field, body.description, by))
+        return json_response(
+            catalog.set_description(kind, namespace, name, field, body.description, by)
+        )
 
     @router.put("/datasets/{namespace}/{name}/description")
     def describe_dataset(
@@ -322,7 +327,7 @@ def create_catalog_router(ctx: ApiContext) -> APIRouter:
     def delete(kind: EntityKind, namespace: str, name: str, caller: Caller) -> Response:
         by = target(caller, kind, namespace, name)
         deleted_at = catalog.soft_delete(kind, namespace, name, by)
-        return _json({"namespace": namespace, "name": name, "deleted_at": deleted_at})
+        return json_response({"namespace": namespace, "name": name, "deleted_at": deleted_at})
 
     @router.delete("/datasets/{namespace}/{name}")
     def delete_dataset(
@@ -355,9 +360,5 @@ def _found(value: Any, kind: str, namespace: str, name: str) -> Any:
     return value
 
 
-def _json(body: Any) -> Response:
-    return Response(orjson.dumps(body), media_type="application/json")
-
-
 def _page(page: Page, limit: int, offset: int) -> Response:
-    return _json(page.body(limit, offset))
+    return json_response(page.body(limit, offset))

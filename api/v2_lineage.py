@@ -5,13 +5,13 @@ from contextlib import asynccontextmanager
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-import orjson
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query, Response
 
 from lineagehouse.api.access import Caller
 from lineagehouse.api.column_lineage import ColumnEdgeCache, walk_columns
 from lineagehouse.api.context import ApiContext, epoch_ms, iso
 from lineagehouse.api.graph import NodeNotFound, NodeRef, split_namespace
+from lineagehouse.api.routing import json_response
 
 
 def create_lineage_router(ctx: ApiContext) -> APIRouter:
@@ -86,7 +86,7 @@ def create_lineage_router(ctx: ApiContext) -> APIRouter:
                 result = ctx.graph.lineage(start, direction, depth, at, granularity, max_nodes)
             except NodeNotFound as exc:
                 raise HTTPException(404, str(exc)) from exc
-        return _json(_scoped(result, caller))
+        return json_response(_scoped(result, caller))
 
     @router.get("/column-lineage")
     def column_lineage(
@@ -118,15 +118,9 @@ def create_lineage_router(ctx: ApiContext) -> APIRouter:
             )
         result["start"] = node_id
         result["as_of"] = iso(at)
-        return _json(_scoped(result, caller))
+        return json_response(_scoped(result, caller))
 
     return router
-
-
-def _json(body: dict[str, Any]) -> Response:
-    """orjson straight to bytes: a 1,000-node answer through FastAPI's encoder costs
-    more than the traversal."""
-    return Response(orjson.dumps(body), media_type="application/json")
 
 
 def _parse(node_id: str) -> NodeRef:
