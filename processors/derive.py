@@ -202,6 +202,7 @@ class _Event:
     """What every record of one event shares, and where they go."""
 
     __slots__ = (
+        "aborted",
         "custom",
         "event_id",
         "job_name",
@@ -230,6 +231,8 @@ class _Event:
         self.job_namespace = _str(job, "namespace")
         self.job_name = _str(job, "name")
         self.run_id = _str(_dict(event, "run"), "runId")
+        # Checks reported by an aborted run did not really run: they are "skipped".
+        self.aborted = event.get("eventType") == "ABORT"
 
     def add(self, kind: str, record: Record) -> None:
         rows = self.out.get(kind)
@@ -318,7 +321,9 @@ def derive(
     if "run" in event:
         _run_event(ctx, event)
     elif "dataset" in event:
-        _dataset(ctx, _dict(event, "dataset"), ("dataset",), "dataset", "")
+        dataset = _dict(event, "dataset")
+        key = _dataset(ctx, dataset, ("dataset",), "dataset", "")[0]
+        _quality(ctx, dataset, key, "", _NO_VALUE)
     elif "job" in event:
         _job(ctx, event, _NO_VALUE, _NO_VALUE)
         _io(ctx, event, "")
@@ -460,6 +465,7 @@ def _io(ctx: _Event, event: dict, run_id: str) -> None:
             namespace, name = _str(dataset, "namespace"), _str(dataset, "name")
             stats = _dict(dataset, stats_group)
             ctx.facets(stats, (*where, stats_group), direction, namespace, name)
+            _quality(ctx, dataset, key, direction, stats)
             counts = _dict(stats, direction + "Statistics") or _dict(stats, "dataQualityMetrics")
             if not counts:
                 counts = _dict(_dict(dataset, "facets"), "dataQualityMetrics")
@@ -597,3 +603,165 @@ def _dataset(
         )
     ctx.facets(facets, (*where, "facets"), kind, namespace, name, facets_json)
     return key, version_id, lineage_id
+
+
+ASSERTION_FACETS = ("dataQualityAssertions", "greatExpectations_assertions")
+_METRICS_FACETS = ("dataQualityMetrics", "dataQuality")  # dataQuality: GE's older name
+
+
+def _text(obj: dict, key: str) -> str:
+    """A scalar field as text (emitters send thresholds as strings or numbers)."""
+    value = obj.get(key)
+    if value is None or type(value) in (dict, list):
+        return ""
+    if type(value) is bool:
+        return "true" if value else "false"
+    return str(value)
+
+
+def _number(obj: dict, key: str) -> float | None:
+    value = obj.get(key)
+    return float(value) if type(value) in (int, float) else None
+
+
+def _quality(ctx: _Event, dataset: dict, key: str, direction: str, stats: dict) -> None:
+    """Assertion and metric records of one dataset of the event. Emitters put the facets
+    in different places (the Airflow provider in `inputFacets`, dbt-ol in both
+    `inputFacets` and `facets`, GE as `greatExpectations_assertions`): every place counts,
+    and the same check reported twice is one record."""
+    facets = _dict(dataset, "facets")
+    if not stats and not facets:
+        return
+    namespace, name = _str(dataset, "namespace"), _str(dataset, "name")
+    base = {"namespace": namespace, "name": name, "dataset_key": key}
+    seen: set[tuple] = set()
+    for group in (stats, facets):
+        for source in ASSERTION_FACETS:
+            items = _dict(group, source).get("assertions")
+            if type(items) is not list:
+                continue
+            for item in items:
+                record = _assertion(ctx, base, source, item)
+                if record is not None:
+                    identity = (record["assertion"], record["column_name"], record["check_name"])
+                    if (identity, record["result"]["status"]) not in seen:
+                        seen.add((identity, record["result"]["status"]))
+                        ctx.add("quality_assertions", record)
+    _metrics(ctx, base, direction, stats, facets)
+
+
+def _assertion(ctx: _Event, base: dict, source: str, item: Any) -> Record | None:
+    if type(item) is not dict:
+        return None
+    assertion = _str(item, "assertion") or _str(item, "expectationType")
+    success = item.get("success")
+    said = _str(item, "status").lower()
+    if not assertion or (type(success) is not bool and said not in ("pass", "fail", "skip")):
+        return None
+    if ctx.aborted or said in ("skip", "skipped"):
+        status = "skipped"
+    elif said in ("pass", "fail"):
+        status = said
+    else:
+        status = "pass" if success else "fail"
+    return {
+        "namespace": base["namespace"],
+        "name": base["name"],
+        "run_id": ctx.run_id,
+        "assertion": assertion,
+        "column_name": _str(item, "column") or _str(item, "columnId"),
+        "check_name": _str(item, "name"),
+        "dataset_key": base["dataset_key"],
+        "job_namespace": ctx.job_namespace,
+        "job_name": ctx.job_name,
+        "source": source,
+        "first_seen": ctx.time,
+        "last_seen": ctx.time,
+        "result": {
+            "time": ctx.time,
+            "event_id": ctx.event_id,
+            "status": status,
+            "severity": _text(item, "severity").lower(),
+            "expected": _text(item, "expected"),
+            "actual": _text(item, "actual"),
+            "description": _text(item, "description"),
+            "content": _text(item, "content"),
+        },
+    }
+
+
+def _metrics(ctx: _Event, base: dict, direction: str, stats: dict, facets: dict) -> None:
+    """One record for the dataset as a whole (rows, bytes, files, last update: from
+    `dataQualityMetrics`, else the input/output statistics facet) and one per column of
+    `columnMetrics`."""
+    quality: dict = _NO_VALUE
+    for group in (stats, facets):
+        for facet_key in _METRICS_FACETS:
+            quality = quality or _dict(group, facet_key)
+    counts = _dict(stats, direction + "Statistics") if direction else _NO_VALUE
+
+    def row(column: str, metrics: dict[str, Any]) -> Record:
+        return {
+            "namespace": base["namespace"],
+            "name": base["name"],
+            "run_id": ctx.run_id,
+            "direction": direction,
+            "column_name": column,
+            "dataset_key": base["dataset_key"],
+            "job_namespace": ctx.job_namespace,
+            "job_name": ctx.job_name,
+            "first_seen": ctx.time,
+            "last_seen": ctx.time,
+            "metrics": metrics,
+        }
+
+    def values(**found: Any) -> dict[str, Any]:
+        record = {
+            "time": ctx.time,
+            "event_id": ctx.event_id,
+            "row_count": None,
+            "byte_count": None,
+            "file_count": None,
+            "last_updated": None,
+            "null_count": None,
+            "distinct_count": None,
+            "sum": None,
+            "count": None,
+            "min": None,
+            "max": None,
+            "quantiles": "",
+        }
+        record.update(found)
+        return record
+
+    whole = {
+        "row_count": _pick(_count(quality, "rowCount"), _count(counts, "rowCount")),
+        "byte_count": _pick(_count(quality, "bytes"), _count(counts, "size", "bytes")),
+        "file_count": _pick(_count(quality, "fileCount"), _count(counts, "fileCount")),
+        "last_updated": _time_ms(quality.get("lastUpdated")) if quality else None,
+    }
+    if any(value is not None for value in whole.values()):
+        ctx.add("quality_metrics", row("", values(**whole)))
+    columns = quality.get("columnMetrics") if quality else None
+    if type(columns) is not dict:
+        return
+    for column, metrics in columns.items():
+        if type(metrics) is not dict:
+            continue
+        quantiles = metrics.get("quantiles")
+        found = values(
+            null_count=_count(metrics, "nullCount"),
+            distinct_count=_count(metrics, "distinctCount"),
+            sum=_number(metrics, "sum"),
+            count=_number(metrics, "count"),
+            min=_number(metrics, "min"),
+            max=_number(metrics, "max"),
+            quantiles=orjson.dumps(quantiles, option=orjson.OPT_SORT_KEYS).decode()
+            if type(quantiles) is dict
+            else "",
+        )
+        ctx.add("quality_metrics", row(column, found))
+
+
+def _pick(first: int | None, second: int | None) -> int | None:
+    return first if first is not None else second

@@ -88,6 +88,18 @@ KINDS: tuple[Kind, ...] = (
     ),
     Kind("facets"),
     Kind(
+        "quality_assertions",
+        key=("namespace", "name", "run_id", "assertion", "column_name", "check_name"),
+        minimum=("first_seen",),
+        aggregated=True,
+    ),
+    Kind(
+        "quality_metrics",
+        key=("namespace", "name", "run_id", "direction", "column_name"),
+        minimum=("first_seen",),
+        aggregated=True,
+    ),
+    Kind(
         "runs",
         key=("run_id",),
         minimum=("started_at", "first_event_time"),
@@ -114,8 +126,11 @@ def fields(kind: str) -> tuple[str, ...]:
 
 
 def _sortable(value: Any) -> Any:
-    """A nested record compares like a ClickHouse Tuple: element by element."""
-    return tuple(value.values()) if type(value) is dict else value
+    """A nested record compares like a ClickHouse Tuple: element by element (a null
+    element sorts after any value, and never raises when compared)."""
+    if type(value) is not dict:
+        return value
+    return tuple((item is None, item) for item in value.values())
 
 
 def _combine_into(kind: Kind, into: dict[str, Any], row: dict[str, Any]) -> None:
