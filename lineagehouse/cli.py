@@ -13,6 +13,7 @@ import typer
 
 from lineagehouse.cli_dlq import dlq_app
 from lineagehouse.cli_keys import keys_app
+from lineagehouse.cli_webhooks import webhooks_app
 from lineagehouse.settings import ConfigError, Settings, load_settings
 
 app = typer.Typer(
@@ -24,6 +25,7 @@ app = typer.Typer(
 )
 app.add_typer(keys_app, name="keys")
 app.add_typer(dlq_app, name="dlq")
+app.add_typer(webhooks_app, name="webhooks")
 log = logging.getLogger("lineagehouse.cli")
 
 DataDir = Annotated[
@@ -107,16 +109,17 @@ def worker(
     stage: Annotated[
         str,
         typer.Option(
-            help="all: both stages in this process; processor: events -> derived topics; "
-            "sink: derived topics -> ClickHouse (scale each on its own)"
+            help="all: every stage in this process; processor: events -> derived topics; "
+            "sink: derived topics -> ClickHouse; issues: detect issues and call webhooks "
+            "(scale each on its own)"
         ),
     ] = "all",
 ) -> None:
-    """Run the processor and sink: consume openlineage.events, write to ClickHouse."""
+    """Run the pipeline: consume openlineage.events, write to ClickHouse, raise issues."""
     from lineagehouse.processors.app import run_worker
 
-    if stage not in ("all", "processor", "sink"):
-        typer.echo(f"--stage {stage!r}: use all, processor or sink", err=True)
+    if stage not in ("all", "processor", "sink", "issues"):
+        typer.echo(f"--stage {stage!r}: use all, processor, sink or issues", err=True)
         raise typer.Exit(2)
     run_worker(_settings(), stage)  # type: ignore[arg-type]
 

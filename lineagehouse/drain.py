@@ -1,8 +1,9 @@
 """Has the worker consumed everything the broker holds? (Used by `up` before it stops.)
 
-Two consumer groups must be at the end: the processor's on `openlineage.events` and the
-sink's on every derived topic. The embedded broker's high watermark can lag the real end
-of a partition (Tansu reports the base offset of the last record batch + 1), so
+Three consumer groups must be at the end: the processor's on `openlineage.events`, the
+sink's on every derived topic and the issues stage's on the topics it watches. The
+embedded broker's high watermark can lag the real end of a partition (Tansu reports the
+base offset of the last record batch + 1), so
 "drained" is decided by trying to read at each group's committed offset, never by
 comparing with the high watermark.
 """
@@ -34,6 +35,10 @@ def watched(settings: Settings) -> list[tuple[str, str]]:
     topics, worker = settings.topics, settings.worker
     pairs = [(topics.events, worker.group_id)]
     pairs += [(topics.derived(kind), worker.sink_group_id) for kind in KIND_NAMES]
+    if settings.issues.enabled:
+        from lineagehouse.processors.issue_stage import WATCHED_KINDS
+
+        pairs += [(topics.derived(kind), settings.issues.group_id) for kind in WATCHED_KINDS]
     return pairs
 
 

@@ -72,3 +72,12 @@ SINK_COMMITTED_MESSAGES = Counter(
     "lineagehouse_sink_committed_messages_total",
     "Derived-topic messages whose rows ClickHouse acknowledged and whose offsets were committed",
 )
+ISSUES_WRITTEN = Counter(
+    "lineagehouse_issues_written_total",
+    "Issue rows the issues stage wrote (recomputed issues are written again; ids dedupe)",
+)
+WEBHOOK_CALLS = Counter(
+    "lineagehouse_webhook_calls_total",
+    "Webhook calls by outcome (delivered, retrying, failed = gave up)",
+    ["outcome"],
+)

@@ -197,6 +197,35 @@ class IngestSettings(_Section):
     )
 
 
+class IssueSettings(_Section):
+    """The issues stage of the worker and the webhooks it calls."""
+
+    enabled: bool = Field(True, description="run the issues stage in `lineagehouse worker`")
+    group_id: str = Field("lineagehouse-issues", description="consumer group of the issues stage")
+    duration_min_history: int = Field(
+        5, ge=2, description="completed runs a job needs before its durations are judged"
+    )
+    duration_window: int = Field(
+        30, ge=2, description="previous completed runs a duration is compared with"
+    )
+    history_runs: int = Field(
+        500, ge=10, description="latest runs (or check results) per subject read per evaluation"
+    )
+    webhook_timeout_s: float = Field(5.0, gt=0, description="wait for a webhook's answer")
+    webhook_max_attempts: int = Field(
+        8, ge=1, description="calls of one webhook per issue transition before giving up"
+    )
+    webhook_backoff_s: float = Field(
+        1.0, gt=0, description="first retry delay; doubles per attempt (capped at 10 minutes)"
+    )
+    webhook_sweep_interval_s: float = Field(
+        5.0, gt=0, description="how often pending and retried webhook calls are looked for"
+    )
+    webhook_lookback_s: float = Field(
+        7 * 86400.0, gt=0, description="issues updated longer ago than this are not notified"
+    )
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix=ENV_PREFIX,
@@ -217,6 +246,7 @@ class Settings(BaseSettings):
     worker: WorkerSettings = WorkerSettings()
     api: ApiSettings = ApiSettings()
     ingest: IngestSettings = IngestSettings()
+    issues: IssueSettings = IssueSettings()
 
     @classmethod
     def settings_customise_sources(

@@ -33,6 +33,7 @@ from typing import Any, Literal
 
 import faust
 
+from lineagehouse.processors.issue_stage import IssueStage
 from lineagehouse.processors.processor import ProcessorStage
 from lineagehouse.processors.sink import SinkStage
 from lineagehouse.settings import Settings
@@ -40,7 +41,7 @@ from lineagehouse.topics import ensure_topics
 
 log = logging.getLogger("lineagehouse.worker")
 
-Stage = Literal["all", "processor", "sink"]
+Stage = Literal["all", "processor", "sink", "issues"]
 
 
 def _credentials(settings: Settings) -> Any:
@@ -68,6 +69,8 @@ def stage_factories(settings: Settings, stage: Stage) -> list[tuple[str, Callabl
         factories.append(("processor", lambda: ProcessorStage(settings)))
     if stage in ("all", "sink"):
         factories.append(("sink", lambda: SinkStage(settings)))
+    if stage == "issues" or (stage == "all" and settings.issues.enabled):
+        factories.append(("issues", lambda: IssueStage(settings)))
     return factories
 
 

@@ -20,7 +20,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from clickhouse_connect.driver.client import Client
@@ -79,6 +79,20 @@ class ClickHouseSink:
             client.raw_insert(table, insert_block=container, settings=INSERT_SETTINGS, fmt="Avro")
 
         self._retry(table, rows, insert, should_stop)
+
+    def write_rows(
+        self,
+        table: str,
+        rows: list[list[Any]],
+        column_names: Sequence[str],
+        should_stop: Callable[[], bool] = lambda: False,
+    ) -> None:
+        """Insert Python rows (for tables the pipeline does not feed with Avro)."""
+
+        def insert(client: Client) -> None:
+            client.insert(table, rows, column_names=list(column_names))
+
+        self._retry(table, len(rows), insert, should_stop)
 
     def _retry(
         self,

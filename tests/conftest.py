@@ -147,6 +147,7 @@ def make_settings(broker: str, clickhouse_url: str, tmp_path: Path) -> Callable[
                 "batch_timeout_s": 0.2,
                 "sink_flush_interval_s": 0.3,
             },
+            "issues": {"group_id": f"test-issues-{tag}"},
             "api": {"port": free_port(), "key_secret": TEST_KEY_SECRET},
         }
         for key, value in overrides.items():
@@ -168,6 +169,7 @@ def unique_settings(broker: str, clickhouse_url: str, data_dir: Path) -> Setting
         clickhouse={"url": clickhouse_url, "database": f"test_{tag}"},
         topics={"events": f"test.{tag}.events", "dlq": f"test.{tag}.dlq", "events_partitions": 1},
         worker={"group_id": f"test-{tag}", "sink_group_id": f"test-sink-{tag}"},
+        issues={"group_id": f"test-issues-{tag}"},
         api={"port": free_port(), "key_secret": TEST_KEY_SECRET},
     )
 

@@ -1,0 +1,147 @@
+"""Quality records from events (pure): assertions wherever emitters put them, skipped
+checks, metrics from dataQualityMetrics and the statistics facets."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from lineagehouse.processors.derive import derive
+
+SCHEMA = "https://openlineage.io/spec/facets/1-0-0/X.json"
+
+
+def run_event(state: str = "COMPLETE", **dataset: Any) -> dict[str, Any]:
+    return {
+        "eventType": state,
+        "eventTime": "2026-11-01T10:00:00Z",
+        "producer": "tests",
+        "schemaURL": "https://openlineage.io/spec/2-0-2/OpenLineage.json#/$defs/RunEvent",
+        "run": {"runId": "0195f6a0-0000-7000-8000-000000000001", "facets": {}},
+        "job": {"namespace": "jobs", "name": "check_orders", "facets": {}},
+        "inputs": [{"namespace": "pg://db", "name": "public.orders", **dataset}],
+        "outputs": [],
+    }
+
+
+def assertions_facet(*items: dict[str, Any]) -> dict[str, Any]:
+    return {"_producer": "t", "_schemaURL": SCHEMA, "assertions": list(items)}
+
+
+def results(event: dict[str, Any]) -> dict[tuple, str]:
+    rows = derive(event, "e1").get("quality_assertions", [])
+    return {
+        (r["assertion"], r["column_name"], r["check_name"]): r["result"]["status"] for r in rows
+    }
+
+
+def test_assertions_in_input_facets_and_dataset_facets_count_once() -> None:
+    facet = assertions_facet(
+        {"assertion": "not_null", "success": True, "column": "id", "name": "nn_id"},
+        {"assertion": "unique", "success": False, "column": "id", "severity": "ERROR"},
+    )
+    event = run_event(
+        inputFacets={"dataQualityAssertions": facet}, facets={"dataQualityAssertions": facet}
+    )
+    rows = derive(event, "e1")["quality_assertions"]
+    assert len(rows) == 2
+    assert results(event) == {("not_null", "id", "nn_id"): "pass", ("unique", "id", ""): "fail"}
+    failed = next(r for r in rows if r["assertion"] == "unique")
+    assert failed["result"]["severity"] == "error"
+    assert failed["job_name"] == "check_orders" and failed["run_id"].startswith("0195")
+
+
+def test_great_expectations_assertions_facet() -> None:
+    facet = {
+        "_producer": "ge",
+        "_schemaURL": "https://example.com/GreatExpectationsAssertionsDatasetFacet.json",
+        "assertions": [
+            {
+                "expectationType": "expect_column_values_to_not_be_null",
+                "success": False,
+                "column": "amount",
+            },
+            {"expectationType": "expect_table_row_count_to_be_between", "success": True},
+        ],
+    }
+    event = run_event(inputFacets={"greatExpectations_assertions": facet})
+    assert results(event) == {
+        ("expect_column_values_to_not_be_null", "amount", ""): "fail",
+        ("expect_table_row_count_to_be_between", "", ""): "pass",
+    }
+
+
+def test_checks_of_an_aborted_run_are_skipped_not_failed() -> None:
+    facet = assertions_facet({"assertion": "not_null", "success": False, "column": "id"})
+    event = run_event("ABORT", inputFacets={"dataQualityAssertions": facet})
+    assert results(event) == {("not_null", "id", ""): "skipped"}
+
+
+def test_metrics_per_dataset_and_column() -> None:
+    metrics = {
+        "_producer": "t",
+        "_schemaURL": SCHEMA,
+        "rowCount": 1000,
+        "bytes": 4096,
+        "columnMetrics": {
+            "id": {"nullCount": 0, "distinctCount": 1000, "min": 1, "max": 1000},
+            "email": {
+                "nullCount": 12,
+                "distinctCount": 950,
+                "quantiles": {"0.5": 3.0, "0.25": 1.0},
+            },
+        },
+    }
+    event = run_event(inputFacets={"dataQualityMetrics": metrics})
+    rows = {r["column_name"]: r for r in derive(event, "e1")["quality_metrics"]}
+    assert set(rows) == {"", "id", "email"}
+    assert rows[""]["metrics"]["row_count"] == 1000 and rows[""]["metrics"]["byte_count"] == 4096
+    assert (
+        rows["id"]["metrics"]["distinct_count"] == 1000 and rows["id"]["metrics"]["max"] == 1000.0
+    )
+    assert rows["email"]["metrics"]["null_count"] == 12
+    assert rows["email"]["metrics"]["quantiles"] == '{"0.25":1.0,"0.5":3.0}'
+    assert {r["direction"] for r in rows.values()} == {"input"}
+
+
+def test_statistics_facets_give_dataset_metrics() -> None:
+    event = run_event()
+    event["inputs"] = []
+    event["outputs"] = [
+        {
+            "namespace": "pg://db",
+            "name": "public.totals",
+            "outputFacets": {
+                "outputStatistics": {
+                    "_producer": "t",
+                    "_schemaURL": SCHEMA,
+                    "rowCount": 7,
+                    "size": 70,
+                }
+            },
+        }
+    ]
+    (row,) = derive(event, "e1")["quality_metrics"]
+    assert (row["direction"], row["column_name"]) == ("output", "")
+    assert (row["metrics"]["row_count"], row["metrics"]["byte_count"]) == (7, 70)
+
+
+def test_dataset_event_metrics_have_no_run() -> None:
+    event = {
+        "eventTime": "2026-11-01T10:00:00Z",
+        "producer": "tests",
+        "schemaURL": "https://openlineage.io/spec/2-0-2/OpenLineage.json#/$defs/DatasetEvent",
+        "dataset": {
+            "namespace": "pg://db",
+            "name": "public.orders",
+            "facets": {
+                "dataQualityMetrics": {
+                    "_producer": "t",
+                    "_schemaURL": SCHEMA,
+                    "rowCount": 5,
+                    "columnMetrics": {},
+                }
+            },
+        },
+    }
+    (row,) = derive(event, "e1")["quality_metrics"]
+    assert (row["run_id"], row["direction"], row["metrics"]["row_count"]) == ("", "", 5)
