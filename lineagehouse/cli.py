@@ -169,6 +169,7 @@ def replay(
         result = replay_from_raw(settings, since, truncate, on_progress=bar.update)
     written = ", ".join(f"{kind} {n:,}" for kind, n in result.rows.items() if n)
     typer.echo(f"Replayed {result.events:,} events; rows written: {written or 'none'}")
+    typer.echo(f"Issues recomputed: {result.issues:,}")
     if result.failed:
         typer.echo(f"{result.failed:,} event(s) could not be derived; see the log.", err=True)
         raise typer.Exit(1)

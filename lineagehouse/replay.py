@@ -1,15 +1,17 @@
 """`lineagehouse replay --from-raw`: rebuild the derived tables from `events_raw`.
 
 After a derivation fix, every stored event is derived again with the current code and
-written with the same sink as the worker's. Rows have content-derived identities, so a
-replay is idempotent: run it twice, or while the worker runs, and nothing is counted
-twice. `truncate=True` first empties the derived tables, so values that an old bug wrote
-cannot win a max() against the corrected ones.
+written with the same sink as the worker's, then the issues of every job, check and
+output it touched are recomputed as the issues stage would. Rows have content-derived
+identities, so a replay is idempotent: run it twice, or while the worker runs, and
+nothing is counted twice. `truncate=True` first empties the derived tables, so values
+that an old bug wrote cannot win a max() against the corrected ones.
 """
 
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -17,6 +19,13 @@ from datetime import datetime
 import orjson
 
 from lineagehouse.processors.derive import Records, derive
+from lineagehouse.processors.issue_stage import (
+    ISSUE_COLUMNS,
+    WATCHED_KINDS,
+    IssueDetector,
+    Subjects,
+    issue_rows,
+)
 from lineagehouse.processors.records import KIND_NAMES
 from lineagehouse.processors.sink import ClickHouseSink, write_records
 from lineagehouse.settings import Settings
@@ -33,6 +42,7 @@ class ReplayResult:
     events: int
     rows: dict[str, int]
     failed: int  # events the current code cannot derive (logged with their id)
+    issues: int = 0  # issues recomputed from the replayed subjects
 
 
 def count_events(settings: Settings, since: datetime | None) -> int:
@@ -71,6 +81,7 @@ def replay_from_raw(
     events = failed = 0
     rows = dict.fromkeys(DERIVED_TABLES, 0)
     first = True
+    subjects = Subjects()  # what the issues stage would have seen
     while True:
         page = client.query(
             f"SELECT event_id, payload, custom_facets FROM {db}.events_raw FINAL {where} "
@@ -96,7 +107,12 @@ def replay_from_raw(
                 log.exception("event could not be derived", extra={"event_id": str(identity)})
         for kind, count in write_records(sink, db, out).items():
             rows[kind] += count
+        for kind in WATCHED_KINDS:
+            subjects.add(kind, out.get(kind, ()))
         events += len(page)
         last = str(page[-1][0])
         on_progress(len(page))
-    return ReplayResult(events, rows, failed)
+    issues = IssueDetector(settings, client).evaluate(subjects)
+    if issues:
+        sink.write_rows(f"{db}.issues", issue_rows(issues, int(time.time() * 1000)), ISSUE_COLUMNS)
+    return ReplayResult(events, rows, failed, len(issues))

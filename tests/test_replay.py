@@ -71,3 +71,26 @@ def test_replay_since_derives_only_later_events(settings: Settings, ch: Client) 
     assert stored_counts(ch, db)["runs"] == 40
     refused = replay(settings, "--from-raw", "--since", since, "--truncate")
     assert refused.returncode == 2 and "--truncate" in refused.stderr
+
+
+def test_replay_recomputes_issues_once(settings: Settings, ch: Client) -> None:
+    migrate(settings)
+    db = settings.clickhouse.database
+    # job_0: its runs alternate FAIL and COMPLETE; every event is a run of its own
+    events = [
+        lineage_event(i, job="job_0", event_type=("FAIL", "COMPLETE")[i % 2]) for i in range(40)
+    ]
+    rows = [
+        raw_row_of(encode(e), Source("t", 0, i, None), datetime.now(UTC))
+        for i, e in enumerate(events)
+    ]
+    ch.insert(f"{db}.events_raw", rows, column_names=list(EVENTS_RAW_COLUMNS))
+    for _ in range(2):  # replaying again recomputes the same issues: same ids
+        done = replay(settings, "--from-raw")
+        assert done.returncode == 0, done.stderr
+        assert "Issues recomputed: 20" in done.stdout
+        states = ch.query(
+            f"SELECT status, count() FROM {db}.issue_states WHERE kind = 'run_failed' "
+            "GROUP BY status"
+        ).result_rows
+        assert dict(states) == {"resolved": 20}
