@@ -129,6 +129,8 @@ FAULT_POINTS = (
     "sink.mid_insert",
     "sink.after_insert",
     "sink.after_commit",
+    "issues.after_write",
+    "issues.after_commit",
 )
 
 

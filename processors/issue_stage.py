@@ -37,6 +37,7 @@ from confluent_kafka import Message, TopicPartition
 
 from lineagehouse import metrics
 from lineagehouse.processors import avro, webhooks
+from lineagehouse.processors.faults import Faults
 from lineagehouse.processors.issues import (
     CheckResult,
     Issue,
@@ -265,6 +266,7 @@ class IssueStage:
         self.topics = {settings.topics.derived(kind): kind for kind in WATCHED_KINDS}
         self.sink = ClickHouseSink(settings.clickhouse, worker.insert_retry_max_backoff_s)
         self.dispatcher = WebhookDispatcher(settings)
+        self.faults = Faults(worker.fault_point, worker.fault_after)
 
     def run(self, stop: threading.Event) -> None:
         self.consumer.subscribe(sorted(self.topics))
@@ -303,8 +305,10 @@ class IssueStage:
                     except SinkStopped:
                         break
                     metrics.ISSUES_WRITTEN.inc(len(found))
+                    self.faults.reached("issues.after_write")
                     self.dispatcher.wake()
                 commit(self.consumer, next_offsets(messages))
+                self.faults.reached("issues.after_commit")
         finally:
             probe.close()
             self.consumer.close()

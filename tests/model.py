@@ -13,7 +13,8 @@ from clickhouse_connect.driver.client import Client
 
 from lineagehouse.processors.derive import derive
 from lineagehouse.processors.events import event_id
-from lineagehouse.processors.records import KINDS
+from lineagehouse.processors.issues import RunFact, run_issues
+from lineagehouse.processors.records import KINDS, combine
 
 # The identity (ORDER BY) of each table.
 IDENTITIES: dict[str, tuple[str, ...]] = {
@@ -50,3 +51,28 @@ def stored_counts(ch: Client, database: str) -> dict[str, int]:
 def raw_rows(ch: Client, database: str) -> int:
     """Rows in events_raw before merging (copies included): progress of the sink."""
     return int(ch.command(f"SELECT count() FROM {database}.events_raw"))
+
+
+def expected_run_issues(events: list[dict[str, Any]]) -> dict[str, str]:
+    """issue id -> the run that resolved it ('' while open), for the run_failed and
+    duration_outlier issues the events raise (final run states from the pure derivation,
+    then the pure rules with their default settings)."""
+    rows = []
+    for event in events:
+        rows += derive(event, str(event_id(event))).get("runs", [])
+    by_job: dict[tuple[str, str], list[RunFact]] = {}
+    for run in combine("runs", rows):
+        state = run["state"]
+        if state["terminal"]:
+            fact = RunFact(run["run_id"], state["name"], state["time"], run["started_at"])
+            by_job.setdefault((run["job_namespace"], run["job_name"]), []).append(fact)
+    return {
+        issue.issue_id: issue.resolved_by_run
+        for (namespace, name), facts in by_job.items()
+        for issue in run_issues(namespace, name, facts)
+    }
+
+
+def stored_issues(ch: Client, database: str) -> dict[str, str]:
+    rows = ch.query(f"SELECT issue_id, resolved_by_run FROM {database}.issue_states").result_rows
+    return dict(rows)

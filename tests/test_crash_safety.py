@@ -26,7 +26,13 @@ from lineagehouse.store.migrations import migrate
 from lineagehouse.topics import ensure_topics
 from tests.conftest import produce, start_clickhouse, wait_for
 from tests.events import encode, lineage_event, run_key
-from tests.model import expected_counts, raw_rows, stored_counts
+from tests.model import (
+    expected_counts,
+    expected_run_issues,
+    raw_rows,
+    stored_counts,
+    stored_issues,
+)
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
 
@@ -37,7 +43,8 @@ def stream(n: int, jobs: int = 40) -> list[dict[str, Any]]:
     for i in range(n // 2):
         job = f"job_{i % jobs}"
         start = lineage_event(i, job=job, event_type="START", columns=3)
-        complete = lineage_event(i, job=job, event_type="COMPLETE", columns=3)
+        end = "FAIL" if i % 7 == 3 else "COMPLETE"  # failed runs raise issues
+        complete = lineage_event(i, job=job, event_type=end, columns=3)
         events += [start, complete]
     return events
 
@@ -68,7 +75,8 @@ def test_crash_at_each_commit_step_loses_and_duplicates_nothing(
     settings = make_settings(
         worker={"batch_size": 200, "sink_batch_rows": 2000, "fault_point": point, "fault_after": 2}
     )
-    expected = load(settings, stream(1200, jobs=12))
+    events = stream(1200, jobs=12)
+    expected = load(settings, events)
     worker = start_worker(settings)
     assert worker.wait(120) == FAULT_EXIT_CODE, f"the worker did not stop at {point}"
 
@@ -77,6 +85,11 @@ def test_crash_at_each_commit_step_loses_and_duplicates_nothing(
     )
     worker = start_worker(recovered)
     wait_complete(ch, settings, expected, worker)
+    issues = expected_run_issues(events)
+    assert len(issues) > 10
+    db = settings.clickhouse.database
+    wait_for(lambda: stored_issues(ch, db) == issues, 120, "the issues", alive=worker)
+    assert ch.command(f"SELECT count() FROM {db}.issues FINAL") == len(issues)
 
 
 def committed_total(settings: Settings, group: str, topic: str) -> int:
