@@ -18,6 +18,7 @@ from lineagehouse.api.graph_feed import GraphFeed
 from lineagehouse.api.marquez import create_marquez_router
 from lineagehouse.api.v2_catalog import create_catalog_router
 from lineagehouse.api.v2_lineage import create_lineage_router
+from lineagehouse.api.v2_quality import create_quality_router
 from lineagehouse.apikeys import KeyStore
 from lineagehouse.producers.gateway import create_gateway_router
 from lineagehouse.settings import Settings
@@ -70,6 +71,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(create_marquez_router(ctx))
     app.include_router(create_lineage_router(ctx))
     app.include_router(create_catalog_router(ctx))
+    app.include_router(create_quality_router(ctx))
 
     @app.get("/healthz", tags=["operations"])
     def healthz() -> JSONResponse:

@@ -229,7 +229,7 @@ def test_issues_from_real_emitter_runs(
     (entry,) = history["runs"]
     assert entry["run_id"] == checked
     found = entry["metrics"]
-    assert (found["row_count"], found["byte_count"]) == (1234, 56789)
+    assert (found["dataset"]["row_count"], found["dataset"]["byte_count"]) == (1234, 56789)
     assert found["columns"]["customer_id"]["null_count"] == 0
     assert found["columns"]["customer_id"]["distinct_count"] == 321
     assert found["columns"]["email"]["null_count"] == 17
