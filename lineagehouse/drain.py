@@ -47,7 +47,7 @@ def pending_partitions(
 ) -> list[str]:
     """`topic/partition` of every watched partition with messages at or after the
     committed offset of its group."""
-    assignment = []
+    behind: dict[tuple[str, int], int] = {}  # a partition two groups read: the one behind
     for topic, group in watched(settings):
         meta = probe.list_topics(topic, timeout=10).topics.get(topic)
         if meta is None or meta.error is not None:
@@ -55,10 +55,11 @@ def pending_partitions(
         committed = groups[group].committed(
             [TopicPartition(topic, p) for p in sorted(meta.partitions)], timeout=10
         )
-        assignment += [
-            TopicPartition(topic, tp.partition, tp.offset if tp.offset >= 0 else OFFSET_BEGINNING)
-            for tp in committed
-        ]
+        for tp in committed:
+            offset = tp.offset if tp.offset >= 0 else OFFSET_BEGINNING
+            key = (topic, tp.partition)
+            behind[key] = min(behind.get(key, offset), offset)
+    assignment = [TopicPartition(t, p, offset) for (t, p), offset in behind.items()]
     if not assignment:
         return []
     probe.assign(assignment)

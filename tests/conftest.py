@@ -67,6 +67,9 @@ def settings_env(settings: Settings) -> dict[str, str]:
             "PYTHONUNBUFFERED": "1",
         }
     )
+    for name, value in settings.issues.model_dump().items():
+        text = str(value).lower() if isinstance(value, bool) else str(value)
+        env[f"LINEAGEHOUSE_ISSUES__{name.upper()}"] = text
     if settings.worker.fault_point:
         env["LINEAGEHOUSE_WORKER__FAULT_POINT"] = settings.worker.fault_point
     if settings.api.key_secret is not None:
