@@ -116,7 +116,7 @@ def iso(value: datetime | None) -> str | None:
     return aware.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-def _json(text: str | None) -> Any:
+def parse_json(text: str | None) -> Any:
     if not text:
         return None
     try:
@@ -149,19 +149,26 @@ def schema_changes(
     }
 
 
-class _Where:
+def dict_rows(client: Client, sql: str, params: dict[str, Any] | None = None) -> list[dict]:
+    """A query's rows as dicts keyed by column name."""
+    result = client.query(sql, parameters=params or {})
+    names = result.column_names
+    return [dict(zip(names, row, strict=True)) for row in result.result_rows]
+
+
+class Where:
     """Conditions and their server-side parameters."""
 
     def __init__(self) -> None:
         self.conditions: list[str] = []
         self.params: dict[str, Any] = {}
 
-    def add(self, condition: str, **params: Any) -> _Where:
+    def add(self, condition: str, **params: Any) -> Where:
         self.conditions.append(condition)
         self.params.update(params)
         return self
 
-    def scope(self, column: str, caller: Caller) -> _Where:
+    def scope(self, column: str, caller: Caller) -> Where:
         regex = scope_regex(caller.namespace_patterns())
         if regex is not None:
             self.add(f"match({column}, {{scope:String}})", scope=regex)
@@ -184,9 +191,7 @@ class Catalog:
     # -- building blocks ----------------------------------------------------------------
 
     def _rows(self, sql: str, params: dict[str, Any] | None = None) -> list[dict[str, Any]]:
-        result = self.client.query(sql, parameters=params or {})
-        names = result.column_names
-        return [dict(zip(names, row, strict=True)) for row in result.result_rows]
+        return dict_rows(self.client, sql, params)
 
     def _count(self, sql: str, params: dict[str, Any]) -> int:
         return int(self.client.command(f"SELECT count() FROM ({sql})", parameters=params))
@@ -206,7 +211,7 @@ class Catalog:
             "WHERE e.last_seen > d.deleted_at"
         )
 
-    def _jobs_sql(self, inner: _Where | None = None) -> str:
+    def _jobs_sql(self, inner: Where | None = None) -> str:
         where = inner.sql() if inner else ""
         return self._visible(
             "job",
@@ -223,7 +228,7 @@ class Catalog:
             f"FROM (SELECT * FROM {self.db}.jobs FINAL {where})",
         )
 
-    def _datasets_sql(self, inner: _Where | None = None) -> str:
+    def _datasets_sql(self, inner: Where | None = None) -> str:
         where = inner.sql() if inner else ""
         return self._visible(
             "dataset",
@@ -271,7 +276,7 @@ class Catalog:
         self, caller: Caller, limit: int, offset: int, name: str | None = None
     ) -> Page:
         """Namespaces with counts of their jobs and datasets (`name`: only that one)."""
-        where = _Where().scope("namespace", caller)
+        where = Where().scope("namespace", caller)
         if name is not None:
             where.add("namespace = {name:String}", name=name)
         sql = (
@@ -312,10 +317,10 @@ class Catalog:
     ) -> Page:
         """Jobs (`latest_states`: only those whose latest run is in one of these states,
         '' for a job without runs)."""
-        inner = _Where()
+        inner = Where()
         if namespace is not None:
             inner.add("namespace = {namespace:String}", namespace=namespace)
-        outer = _Where().scope("namespace", caller)
+        outer = Where().scope("namespace", caller)
         if latest_states is not None:
             outer.add(
                 "(latest_run_id IN (SELECT run_id FROM "
@@ -332,7 +337,7 @@ class Catalog:
         return Page(self._jobs(rows, caller), self._count(sql, params))
 
     def get_job(self, caller: Caller, namespace: str, name: str) -> dict[str, Any] | None:
-        inner = _Where().add(
+        inner = Where().add(
             "namespace = {namespace:String} AND name = {name:String}",
             namespace=namespace,
             name=name,
@@ -341,7 +346,7 @@ class Catalog:
         return self._jobs(rows, caller)[0] if rows else None
 
     def job_exists(self, namespace: str, name: str) -> bool:
-        inner = _Where().add(
+        inner = Where().add(
             "namespace = {namespace:String} AND name = {name:String}",
             namespace=namespace,
             name=name,
@@ -354,7 +359,7 @@ class Catalog:
         run_ids = sorted({r["latest_run_id"] for r in rows if r["latest_run_id"]})
         runs: dict[str, dict[str, Any]] = {}
         if run_ids:
-            where = _Where().add("run_id IN {ids:Array(String)}", ids=run_ids)
+            where = Where().add("run_id IN {ids:Array(String)}", ids=run_ids)
             runs = {run["run_id"]: run for run in self._run_rows(where)}
         edges = self._edges_of_runs([(r["namespace"], r["name"], r["latest_run_id"]) for r in rows])
         items = []
@@ -366,15 +371,15 @@ class Catalog:
             if r["documentation"]:
                 facets["documentation"] = {"description": r["documentation"]}
             if r["ownership_json"]:
-                facets["ownership"] = _json(r["ownership_json"])
+                facets["ownership"] = parse_json(r["ownership_json"])
             if r["tags_json"]:
-                facets["tags"] = _json(r["tags_json"])
+                facets["tags"] = parse_json(r["tags_json"])
             if r["source_code_url"]:
                 facets["sourceCodeLocation"] = {"url": r["source_code_url"]}
             if r["sql_query"]:
                 facets["sql"] = {"query": r["sql_query"]}
             if r["source_code_json"]:
-                facets["sourceCode"] = _json(r["source_code_json"])
+                facets["sourceCode"] = parse_json(r["source_code_json"])
             if not caller.sees_sql(r["namespace"]):
                 facets = redact_job_facets(facets) or {}
             run_edges = edges.get((r["namespace"], r["name"], r["latest_run_id"]), {})
@@ -432,10 +437,10 @@ class Catalog:
     # -- datasets -----------------------------------------------------------------------
 
     def list_datasets(self, caller: Caller, namespace: str | None, limit: int, offset: int) -> Page:
-        inner = _Where()
+        inner = Where()
         if namespace is not None:
             inner.add("namespace = {namespace:String}", namespace=namespace)
-        outer = _Where().scope("namespace", caller)
+        outer = Where().scope("namespace", caller)
         sql = f"SELECT * FROM ({self._datasets_sql(inner)}) {outer.sql()}"
         params = {**inner.params, **outer.params}
         rows = self._rows(
@@ -480,7 +485,7 @@ class Catalog:
         return item
 
     def _dataset_row(self, namespace: str, name: str) -> dict[str, Any] | None:
-        inner = _Where().add(
+        inner = Where().add(
             "namespace = {namespace:String} AND name = {name:String}",
             namespace=namespace,
             name=name,
@@ -536,12 +541,12 @@ class Catalog:
                     "dataset_version": _none(version["dataset_version"]) if version else None,
                     "schema_hash": _none(version["schema_hash"]) if version else None,
                     "fields": _fields(version, fields_notes) if version else [],
-                    "storage": _json(r["storage_json"]),
-                    "datasource": _json(r["datasource_json"]),
-                    "symlinks": _json(r["symlinks_json"]),
+                    "storage": parse_json(r["storage_json"]),
+                    "datasource": parse_json(r["datasource_json"]),
+                    "symlinks": parse_json(r["symlinks_json"]),
                     "lifecycle_state": _none(r["lifecycle_state"]),
                     "documentation": _none(r["documentation"]),
-                    "ownership": _json(r["ownership_json"]),
+                    "ownership": parse_json(r["ownership_json"]),
                 }
             )
         return items
@@ -610,7 +615,7 @@ class Catalog:
     # -- runs ---------------------------------------------------------------------------
 
     def _run_rows(
-        self, where: _Where, order: str = "", limit: int | None = None, offset: int = 0
+        self, where: Where, order: str = "", limit: int | None = None, offset: int = 0
     ) -> list[dict[str, Any]]:
         params = dict(where.params)
         tail = ""
@@ -630,7 +635,7 @@ class Catalog:
         limit: int,
         offset: int,
     ) -> Page:
-        where = _Where().scope("job_namespace", caller)
+        where = Where().scope("job_namespace", caller)
         if namespace is not None:
             where.add("job_namespace = {namespace:String}", namespace=namespace)
         if job is not None:
@@ -638,16 +643,16 @@ class Catalog:
         if state is not None:
             where.add("state_name = {state:String}", state=state.upper())
         if started_after is not None:
-            where.add("started >= {after:DateTime64(3, 'UTC')}", after=_utc(started_after))
+            where.add("started >= {after:DateTime64(3, 'UTC')}", after=utc(started_after))
         if started_before is not None:
-            where.add("started <= {before:DateTime64(3, 'UTC')}", before=_utc(started_before))
+            where.add("started <= {before:DateTime64(3, 'UTC')}", before=utc(started_before))
         rows = self._run_rows(where, "ORDER BY started DESC, run_id", limit, offset)
         total = self._count(f"SELECT run_id FROM {self.db}.run_states {where.sql()}", where.params)
         return Page([_run(r) for r in rows], total)
 
     def get_run(self, run_id: str) -> dict[str, Any] | None:
         """The run with the datasets it read and wrote."""
-        rows = self._run_rows(_Where().add("run_id = {run_id:String}", run_id=run_id))
+        rows = self._run_rows(Where().add("run_id = {run_id:String}", run_id=run_id))
         if not rows:
             return None
         item = _run(rows[0])
@@ -674,7 +679,7 @@ class Catalog:
         job_namespace = job_name = ""
         for r in rows:
             key = (r["entity_kind"], r["entity_namespace"], r["entity_name"], r["facet_group"])
-            facets = _json(r["facets_json"]) or {}
+            facets = parse_json(r["facets_json"]) or {}
             merged.setdefault(key, {}).update(facets)
             names = custom.setdefault(key, set())
             names.difference_update(facets)  # the latest event decides
@@ -727,7 +732,7 @@ class Catalog:
     ) -> Page:
         """Datasets and jobs by name, runs by id: case-insensitive substring; exact
         matches first, then prefixes, then the rest, shorter names first."""
-        where = _Where().add("positionCaseInsensitiveUTF8(text, {q:String}) > 0", q=q)
+        where = Where().add("positionCaseInsensitiveUTF8(text, {q:String}) > 0", q=q)
         where.add("type IN {types:Array(String)}", types=list(types or SEARCH_TYPES))
         where.scope("namespace", caller)
         if namespace is not None:
@@ -779,11 +784,11 @@ class Catalog:
         """Raw events by event time (SQL and source code redacted unless the caller sees
         them); each item is the event as sent."""
         ns = "if(job_namespace != '', job_namespace, dataset_namespace)"
-        where = _Where().scope(ns, caller)
+        where = Where().scope(ns, caller)
         if after is not None:
-            where.add("event_time >= {after:DateTime64(3, 'UTC')}", after=_utc(after))
+            where.add("event_time >= {after:DateTime64(3, 'UTC')}", after=utc(after))
         if before is not None:
-            where.add("event_time <= {before:DateTime64(3, 'UTC')}", before=_utc(before))
+            where.add("event_time <= {before:DateTime64(3, 'UTC')}", before=utc(before))
         if namespace is not None:
             where.add(f"{ns} = {{namespace:String}}", namespace=namespace)
         if job is not None:
@@ -808,7 +813,7 @@ class Catalog:
         """Visible jobs by (namespace, name), as `list_jobs` makes them."""
         if not keys:
             return {}
-        inner = _Where().add("(namespace, name) IN {keys:Array(Tuple(String, String))}", keys=keys)
+        inner = Where().add("(namespace, name) IN {keys:Array(Tuple(String, String))}", keys=keys)
         rows = self._rows(self._jobs_sql(inner), inner.params)
         return {(j["namespace"], j["name"]): j for j in self._jobs(rows, caller)}
 
@@ -816,7 +821,7 @@ class Catalog:
         """Visible datasets by (namespace, name), as `list_datasets` makes them."""
         if not keys:
             return {}
-        inner = _Where().add("(namespace, name) IN {keys:Array(Tuple(String, String))}", keys=keys)
+        inner = Where().add("(namespace, name) IN {keys:Array(Tuple(String, String))}", keys=keys)
         rows = self._rows(self._datasets_sql(inner), inner.params)
         return {(d["namespace"], d["name"]): d for d in self._datasets(rows)}
 
@@ -839,7 +844,7 @@ class Catalog:
             "GROUP BY entity_namespace, entity_name, k ORDER BY k",
             parameters=params,
         ).result_rows:
-            parsed = _json(value)
+            parsed = parse_json(value)
             if (ns, name) in found and parsed is not None:
                 found[(ns, name)]["facets"][facet] = parsed
         for ns, name, modified in self.client.query(
@@ -860,7 +865,7 @@ class Catalog:
         found: dict[tuple[str, str], list[dict[str, Any]]] = {k: [] for k in keys}
         if not keys:
             return found
-        where = _Where().scope("job_namespace", caller)
+        where = Where().scope("job_namespace", caller)
         where.add("(job_namespace, job_name) IN {keys:Array(Tuple(String, String))}", keys=keys)
         rows = self._rows(
             f"SELECT * FROM {self.db}.run_states {where.sql()} "
@@ -894,7 +899,7 @@ class Catalog:
             "GROUP BY run_id, k ORDER BY k",
             parameters={"ids": list(found)},
         ).result_rows:
-            parsed = _json(value)
+            parsed = parse_json(value)
             if parsed is not None:
                 found[run_id]["facets"][facet] = parsed
         return found
@@ -904,7 +909,7 @@ class Catalog:
     def list_tags(self, caller: Caller) -> list[dict[str, Any]]:
         """Tags defined (`define_tag`) or on a dataset, field or job the caller may read,
         by name, with their descriptions."""
-        scope = _Where().scope("namespace", caller)
+        scope = Where().scope("namespace", caller)
         cond = " AND ".join(["entity_kind IN ('dataset', 'job')", *scope.conditions])
         rows = self.client.query(
             "SELECT tag, max(description) FROM ("
@@ -928,7 +933,7 @@ class Catalog:
         `ends_ms[0]` minus the step from it to the second)."""
         start = 2 * ends_ms[0] - ends_ms[1] if len(ends_ms) > 1 else 0
         ns = "if(job_namespace != '', job_namespace, dataset_namespace)"
-        where = _Where().scope(ns, caller)
+        where = Where().scope(ns, caller)
         where.add(
             "event_time >= fromUnixTimestamp64Milli({start:Int64}) AND "
             "event_time < fromUnixTimestamp64Milli({end:Int64})",
@@ -951,7 +956,7 @@ class Catalog:
     ) -> list[int]:
         """How many visible jobs, datasets or sources (a dataset's dataSource name, else
         its namespace) were first seen before each of `ends_ms`."""
-        where = _Where().scope("namespace", caller)
+        where = Where().scope("namespace", caller)
         if kind == "job":
             inner = f"SELECT first_seen FROM ({self._jobs_sql()}) {where.sql()}"
         elif kind == "dataset":
@@ -1108,5 +1113,5 @@ def _run(r: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _utc(value: datetime) -> datetime:
+def utc(value: datetime) -> datetime:
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)

@@ -19,26 +19,9 @@ from typing import Any
 from clickhouse_connect.driver.client import Client
 
 from lineagehouse.api.access import Caller
-from lineagehouse.api.catalog import Page, _json, _utc, _Where, iso
-from lineagehouse.processors.issues import public_issue
+from lineagehouse.api.catalog import Page, Where, dict_rows, iso, parse_json, utc
+from lineagehouse.processors.issues import ISSUE_COLUMNS, public_issue
 
-ISSUE_COLUMNS = (
-    "issue_id",
-    "kind",
-    "severity",
-    "namespace",
-    "dataset_namespace",
-    "dataset_name",
-    "column_name",
-    "assertion",
-    "job_namespace",
-    "job_name",
-    "run_id",
-    "opened_at",
-    "summary",
-    "details",
-    "detected_at",
-)
 # Metrics of one column reported under several directions in one run: the output's win
 # (what the run wrote), then the input's, then a DatasetEvent's.
 DIRECTION_RANK = {"output": 0, "input": 1, "": 2}
@@ -81,9 +64,7 @@ class Quality:
         self.db = db
 
     def _rows(self, sql: str, params: dict[str, Any] | None = None) -> list[dict[str, Any]]:
-        result = self.client.query(sql, parameters=params or {})
-        names = result.column_names
-        return [dict(zip(names, row, strict=True)) for row in result.result_rows]
+        return dict_rows(self.client, sql, params)
 
     # -- issues -------------------------------------------------------------------------
 
@@ -104,7 +85,7 @@ class Quality:
     ) -> Page:
         """Issues, most recently opened first. `dataset` and `job` are (namespace, name),
         either part None for any; `since`/`until` bound `opened_at` (inclusive)."""
-        where = _Where().scope("namespace", caller)
+        where = Where().scope("namespace", caller)
         for column, value in (
             ("kind", kind),
             ("status", status),
@@ -119,9 +100,9 @@ class Quality:
             if value is not None:
                 where.add(f"{column} = {{{column}:String}}", **{column: value})
         if since is not None:
-            where.add("opened_at >= {since:DateTime64(3, 'UTC')}", since=_utc(since))
+            where.add("opened_at >= {since:DateTime64(3, 'UTC')}", since=utc(since))
         if until is not None:
-            where.add("opened_at <= {until:DateTime64(3, 'UTC')}", until=_utc(until))
+            where.add("opened_at <= {until:DateTime64(3, 'UTC')}", until=utc(until))
         sql = f"SELECT * FROM {self.db}.issue_states {where.sql()}"
         rows = self._rows(
             f"{sql} ORDER BY opened_at DESC, issue_id LIMIT {{limit:UInt32}} "
@@ -156,11 +137,11 @@ class Quality:
             return (issue_json(row) if row is not None else None), False
         now = datetime.now(UTC)
         now = now.replace(microsecond=now.microsecond // 1000 * 1000)
-        values = [row[c] for c in ISSUE_COLUMNS]
+        kept = [c for c in ISSUE_COLUMNS if c not in ("resolution", "updated_at")]
         self.client.insert(
             f"{self.db}.issues",
-            [[*values, (now, "", f"resolved by {by or 'api'}"), now]],
-            column_names=[*ISSUE_COLUMNS, "resolution", "updated_at"],
+            [[*(row[c] for c in kept), (now, "", f"resolved by {by or 'api'}"), now]],
+            column_names=[*kept, "resolution", "updated_at"],
         )
         after = self._issue_row(issue_id)
         return (issue_json(after) if after is not None else None), True
@@ -324,7 +305,7 @@ class Quality:
                         p: _finite(m[p]) if p in ("sum", "count", "min", "max") else m[p]
                         for p in COLUMN_METRICS
                     },
-                    "quantiles": _json(m["quantiles"]),
+                    "quantiles": parse_json(m["quantiles"]),
                 }
         summaries = []
         for summary in sorted(

@@ -39,6 +39,7 @@ from lineagehouse import metrics
 from lineagehouse.processors import avro, webhooks
 from lineagehouse.processors.faults import Faults
 from lineagehouse.processors.issues import (
+    ISSUE_COLUMNS,
     CheckResult,
     Issue,
     RunFact,
@@ -60,25 +61,6 @@ WATCHED_KINDS = ("runs", "quality_assertions", "io_edges")
 _CHUNK = 200  # subjects per query
 _IN_PAIRS = "(SELECT arrayJoin({subjects:Array(Tuple(String, String))}))"
 _IN_CHECKS = "(SELECT arrayJoin({subjects:Array(Tuple(String, String, String, String, String))}))"
-ISSUE_COLUMNS = (
-    "issue_id",
-    "kind",
-    "severity",
-    "namespace",
-    "dataset_namespace",
-    "dataset_name",
-    "column_name",
-    "assertion",
-    "job_namespace",
-    "job_name",
-    "run_id",
-    "opened_at",
-    "summary",
-    "details",
-    "resolution",
-    "detected_at",
-    "updated_at",
-)
 
 
 def _dt(ms: int) -> datetime:

@@ -40,6 +40,27 @@ TRANSITIONS = ("opened", "resolved")
 # ClickHouse's DateTime64 range): min() over resolutions then picks any real one.
 OPEN_UNTIL_MS = 10_413_705_600_000
 
+# The `issues` table's columns, in the order of `Issue.row`.
+ISSUE_COLUMNS = (
+    "issue_id",
+    "kind",
+    "severity",
+    "namespace",
+    "dataset_namespace",
+    "dataset_name",
+    "column_name",
+    "assertion",
+    "job_namespace",
+    "job_name",
+    "run_id",
+    "opened_at",
+    "summary",
+    "details",
+    "resolution",
+    "detected_at",
+    "updated_at",
+)
+
 DEFAULT_MIN_HISTORY = 5
 DEFAULT_WINDOW = 30
 
