@@ -258,6 +258,20 @@ def produce(settings: Settings, messages: list[tuple[bytes | None, bytes]], **co
     assert failed == [], failed[:3]
 
 
+def redeliver_stored_events(settings: Settings, ch: Any, times: int = 2) -> int:
+    """Produce every stored event (`events_raw`, with its original key) `times` more
+    times and wait until the worker consumed them all; returns how many were stored."""
+    from lineagehouse.drain import wait_until_drained
+
+    db = settings.clickhouse.database
+    stored = ch.query(f"SELECT source_key, payload FROM {db}.events_raw FINAL").result_rows
+    messages = [(key.encode() or None, body.encode()) for key, body in stored]
+    assert wait_until_drained(settings, timeout_s=120) == []
+    produce(settings, messages * times)
+    assert wait_until_drained(settings, timeout_s=180) == []
+    return len(stored)
+
+
 def load_events(settings: Settings, events: list[dict[str, Any]]) -> None:
     """Store `events` the way the worker does (validate, derive, combine, Avro, insert)
     without Kafka: for API tests that need a known store quickly. Every event must be

@@ -23,7 +23,7 @@ from clickhouse_connect.driver.client import Client
 from lineagehouse.settings import Settings
 from lineagehouse.store.migrations import migrate
 from lineagehouse.topics import ensure_topics
-from tests.conftest import REPO, wait_for
+from tests.conftest import REPO, redeliver_stored_events, wait_for
 from tests.emitters import dbt_env
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
@@ -224,3 +224,14 @@ def test_dbt_failing_test_opens_and_resolves_an_issue(
     check = summary[(failed["assertion"], failed["column"], failed["name"])]
     assert (check["passed"], check["failed"], check["last_status"]) == (1, 1, "pass"), check
     assert history["open_issues"] == 0
+
+    # ---- every event of the test delivered twice more: no issue count changes
+    def all_issues() -> list[dict[str, Any]]:
+        resp = httpx.get(f"{url}/api/v2/issues", params={"limit": 1000})
+        assert resp.status_code == 200, resp.text
+        return resp.json()["items"]
+
+    everything = sorted((i["issue_id"], i["status"]) for i in all_issues())
+    assert redeliver_stored_events(settings, ch, times=2) > 0
+    assert sorted((i["issue_id"], i["status"]) for i in all_issues()) == everything
+    assert ch.command(f"SELECT count() FROM {db}.issues FINAL") == len(everything)
