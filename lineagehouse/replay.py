@@ -71,8 +71,12 @@ def replay_from_raw(
     client = connect(settings.clickhouse)
     db = settings.clickhouse.database
     if truncate:
+        cluster = settings.clickhouse.cluster
         for table in DERIVED_TABLES:
-            client.command(f"TRUNCATE TABLE IF EXISTS {db}.{table}")
+            if cluster:  # the rows live in the shards' local tables
+                client.command(f"TRUNCATE TABLE IF EXISTS {db}.{table}_local ON CLUSTER {cluster}")
+            else:
+                client.command(f"TRUNCATE TABLE IF EXISTS {db}.{table}")
         log.info("derived tables truncated", extra={"tables": list(DERIVED_TABLES)})
     sink = ClickHouseSink(settings.clickhouse, settings.worker.insert_retry_max_backoff_s)
     where, params = _where(since)

@@ -228,6 +228,22 @@ class IssueSettings(_Section):
     )
 
 
+class RetentionSettings(_Section):
+    """How long each family of tables keeps rows (ClickHouse TTL, applied by `migrate`);
+    0 keeps them forever. Old rows go when ClickHouse next merges their parts."""
+
+    raw_events_days: int = Field(
+        0, ge=0, description="events_raw and dead_letters (by ingest time), facets (event time)"
+    )
+    lineage_days: int = Field(
+        0, ge=0, description="runs, jobs, datasets, io_edges, aliases (by last event time)"
+    )
+    quality_days: int = Field(
+        0, ge=0, description="quality_assertions and quality_metrics (by last event time)"
+    )
+    issues_days: int = Field(0, ge=0, description="issues and webhook_deliveries (by last update)")
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix=ENV_PREFIX,
@@ -249,6 +265,7 @@ class Settings(BaseSettings):
     api: ApiSettings = ApiSettings()
     ingest: IngestSettings = IngestSettings()
     issues: IssueSettings = IssueSettings()
+    retention: RetentionSettings = RetentionSettings()
 
     @classmethod
     def settings_customise_sources(

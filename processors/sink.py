@@ -65,6 +65,12 @@ class ClickHouseSink:
         self._settings = settings
         self._max_backoff_s = max_backoff_s
         self._client: Client | None = None
+        # On a cluster, an insert into a Distributed table is acknowledged only once every
+        # shard has its rows (not when queued on the receiving node): commits stay honest.
+        self._insert_settings = {
+            **INSERT_SETTINGS,
+            **({"distributed_foreground_insert": 1} if settings.cluster else {}),
+        }
 
     def write_avro(
         self,
@@ -76,7 +82,9 @@ class ClickHouseSink:
         """Insert one Avro object container (columns matched by field name)."""
 
         def insert(client: Client) -> None:
-            client.raw_insert(table, insert_block=container, settings=INSERT_SETTINGS, fmt="Avro")
+            client.raw_insert(
+                table, insert_block=container, settings=self._insert_settings, fmt="Avro"
+            )
 
         self._retry(table, rows, insert, should_stop)
 
@@ -90,7 +98,9 @@ class ClickHouseSink:
         """Insert Python rows (for tables the pipeline does not feed with Avro)."""
 
         def insert(client: Client) -> None:
-            client.insert(table, rows, column_names=list(column_names))
+            client.insert(
+                table, rows, column_names=list(column_names), settings=self._insert_settings
+            )
 
         self._retry(table, len(rows), insert, should_stop)
 

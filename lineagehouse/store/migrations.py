@@ -2,7 +2,8 @@
 
 Each file is a list of `;`-terminated statements with placeholders: `{db}` (database),
 `{on_cluster}` (empty, or `ON CLUSTER name`), `{engine:Default()}` (the table engine; in
-cluster mode the Replicated variant). Every statement is itself idempotent (IF NOT
+cluster mode the Replicated variant, as `<table>_local`, with a Distributed table
+`<table>` over it that every reader and writer uses). Every statement is itself idempotent (IF NOT
 EXISTS), so a migration interrupted half-way is simply run again. Applied versions are
 recorded in `{db}.schema_migrations`.
 """
@@ -25,6 +26,10 @@ log = logging.getLogger("lineagehouse.migrate")
 
 _FILE_RE = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
 _ENGINE_RE = re.compile(r"\{engine:([A-Za-z]+)\(([^)]*)\)\}")
+_CREATE_TABLE_RE = re.compile(r"CREATE TABLE IF NOT EXISTS \S+?\.(\w+) ")
+_ALTER_RE = re.compile(r"ALTER TABLE \S+?\.(\w+) ")
+_ORDER_BY_RE = re.compile(r"\bORDER BY\s+(\([^;]*?\)|\w+)\s*(?:SETTINGS\b[^;]*)?$", re.S)
+LOCAL_SUFFIX = "_local"
 
 
 @dataclass(frozen=True)
@@ -63,7 +68,92 @@ def render(sql: str, database: str, cluster: str | None) -> list[str]:
     text = "\n".join(line for line in sql.splitlines() if not line.lstrip().startswith("--"))
     text = _ENGINE_RE.sub(engine, text)
     text = text.replace("{db}", database).replace("{on_cluster}", on_cluster)
-    return [stmt.strip() for stmt in text.split(";\n") if stmt.strip().rstrip(";")]
+    statements = [
+        stmt.strip().rstrip(";") for stmt in text.split(";\n") if stmt.strip().rstrip(";")
+    ]
+    if not cluster:
+        return statements
+    return [out for stmt in statements for out in _distributed(stmt, database, cluster)]
+
+
+def _distributed(stmt: str, database: str, cluster: str) -> list[str]:
+    """Cluster mode: a table becomes `<name>_local` (Replicated, on every node) plus a
+    Distributed table `<name>` over it, sharded by a hash of the table's identity (its
+    ORDER BY), so every row about one thing lands on one shard and FINAL merges them
+    there. Everything else keeps using `<name>`; an ALTER applies to both."""
+    created = _CREATE_TABLE_RE.match(stmt)
+    if created:
+        table = created[1]
+        local = stmt.replace(f"{database}.{table} ", f"{database}.{table}{LOCAL_SUFFIX} ", 1)
+        key = _ORDER_BY_RE.search(stmt)
+        if key is None:
+            raise ValueError(f"cluster mode: table {table} has no ORDER BY to shard by")
+        identity = key[1] if key[1].startswith("(") else f"({key[1]})"
+        distributed = (
+            f"CREATE TABLE IF NOT EXISTS {database}.{table} ON CLUSTER {cluster} "
+            f"AS {database}.{table}{LOCAL_SUFFIX} "
+            f"ENGINE = Distributed({cluster}, {database}, {table}{LOCAL_SUFFIX}, "
+            f"cityHash64{identity})"
+        )
+        return [local, distributed]
+    altered = _ALTER_RE.match(stmt)
+    if altered:
+        table = altered[1]
+        local = stmt.replace(f"{database}.{table} ", f"{database}.{table}{LOCAL_SUFFIX} ", 1)
+        return [local, stmt]
+    return [stmt]
+
+
+# Table families and the time their retention counts from (settings.retention).
+RETENTION: dict[str, tuple[tuple[str, str], ...]] = {
+    "raw_events_days": (
+        ("events_raw", "ingested_at"),
+        ("dead_letters", "dead_lettered_at"),
+        ("facets", "event_time"),
+    ),
+    "lineage_days": (
+        ("runs", "last_event_time"),
+        ("jobs", "last_seen"),
+        ("datasets", "last_seen"),
+        ("io_edges", "last_seen"),
+        ("dataset_aliases", "last_seen"),
+    ),
+    "quality_days": (("quality_assertions", "last_seen"), ("quality_metrics", "last_seen")),
+    "issues_days": (("issues", "updated_at"), ("webhook_deliveries", "updated_at")),
+}
+
+
+def apply_retention(settings: Settings, client: Client) -> list[str]:
+    """Set (or remove) each table's TTL to match `settings.retention`; returns the
+    statements run (none when every TTL is already as configured)."""
+    ch = settings.clickhouse
+    db, cluster = ch.database, ch.cluster
+    on_cluster = f" ON CLUSTER {cluster}" if cluster else ""
+    suffix = LOCAL_SUFFIX if cluster else ""
+    current = dict(
+        client.query(
+            "SELECT name, create_table_query FROM system.tables WHERE database = {db:String}",
+            parameters={"db": db},
+        ).result_rows
+    )
+    ran = []
+    for family, tables in RETENTION.items():
+        days = getattr(settings.retention, family)
+        for table, column in tables:
+            target = f"{table}{suffix}"
+            query = current.get(target, "")
+            ttl = f"toDateTime({column}) + toIntervalDay({days})"
+            has_ttl = " TTL " in query
+            if days and ttl not in query:
+                stmt = f"ALTER TABLE {db}.{target}{on_cluster} MODIFY TTL {ttl}"
+            elif not days and has_ttl:
+                stmt = f"ALTER TABLE {db}.{target}{on_cluster} REMOVE TTL"
+            else:
+                continue
+            client.command(stmt)
+            ran.append(stmt)
+            log.info("retention set", extra={"table": target, "days": days})
+    return ran
 
 
 _LEDGER = """CREATE TABLE IF NOT EXISTS {db}.schema_migrations {on_cluster}
@@ -106,9 +196,11 @@ def migrate(
             f"{db}.schema_migrations",
             [[migration.version, migration.name, migration.checksum, datetime.now(UTC)]],
             column_names=["version", "name", "checksum", "applied_at"],
+            settings={"distributed_foreground_insert": 1} if cluster else None,
         )
         log.info(
             "migration applied", extra={"version": migration.version, "migration": migration.name}
         )
         applied.append(migration)
+    apply_retention(settings, client)
     return applied

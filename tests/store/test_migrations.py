@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from clickhouse_connect.driver.client import Client
 
 from lineagehouse.processors.events import EVENTS_RAW_COLUMNS, Source
-from lineagehouse.settings import Settings
-from lineagehouse.store.migrations import Migration, available, migrate, render
+from lineagehouse.settings import RetentionSettings, Settings
+from lineagehouse.store.migrations import (
+    RETENTION,
+    Migration,
+    apply_retention,
+    available,
+    migrate,
+    render,
+)
+from tests.conftest import load_events
 from tests.events import encode, raw_row_of, run_event
 
 
@@ -64,8 +73,110 @@ def test_render_cluster_mode() -> None:
     sql = available()[0].sql
     (plain,) = render(sql, "lineagehouse", None)
     assert "ENGINE = ReplacingMergeTree()" in plain and "ON CLUSTER" not in plain
-    (clustered,) = render(sql, "lineagehouse", "prod")
-    assert "ON CLUSTER prod" in clustered
-    assert "ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/{database}/{table}'" in (
-        clustered
+    local, distributed = render(sql, "lineagehouse", "prod")
+    assert local.startswith("CREATE TABLE IF NOT EXISTS lineagehouse.events_raw_local ON CLUSTER")
+    assert "ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/{database}/{table}'" in local
+    assert distributed == (
+        "CREATE TABLE IF NOT EXISTS lineagehouse.events_raw ON CLUSTER prod "
+        "AS lineagehouse.events_raw_local "
+        "ENGINE = Distributed(prod, lineagehouse, events_raw_local, cityHash64(event_id))"
     )
+
+
+def test_cluster_ddl_parses_and_shards_every_table_by_its_identity(ch: Client) -> None:
+    """Every statement of every migration in cluster mode is valid SQL to the engine's own
+    parser; each table becomes a Replicated `_local` table plus a Distributed table of
+    the plain name, sharded by a hash of the table's ORDER BY (its identity), so the rows
+    about one thing meet on one shard; every ALTER reaches both."""
+    for migration in available():
+        plain = render(migration.sql, "lineagehouse", None)
+        clustered = render(migration.sql, "lineagehouse", "prod")
+        for stmt in clustered:
+            formatted = ch.command("SELECT formatQuery({q:String})", parameters={"q": stmt})
+            assert formatted, stmt
+            assert "ON CLUSTER prod" in stmt
+        creates = [s for s in plain if s.startswith("CREATE TABLE")]
+        alters = [s for s in plain if s.startswith("ALTER TABLE")]
+        views = [s for s in plain if s.startswith("CREATE VIEW")]
+        assert len(clustered) == 2 * len(creates) + 2 * len(alters) + len(views)
+        for stmt in creates:
+            table = stmt.split()[5].split(".")[1]
+            key = stmt.rsplit("ORDER BY", 1)[1].strip()
+            identity = key if key.startswith("(") else f"({key})"
+            local = next(s for s in clustered if f"lineagehouse.{table}_local ON CLUSTER" in s)
+            assert "ENGINE = Replicated" in local, local
+            assert (
+                f"ENGINE = Distributed(prod, lineagehouse, {table}_local, cityHash64{identity})"
+                in next(
+                    s
+                    for s in clustered
+                    if s.startswith(f"CREATE TABLE IF NOT EXISTS lineagehouse.{table} ")
+                )
+            )
+        for stmt in clustered:  # views read the Distributed tables, never a shard's
+            if stmt.startswith("CREATE VIEW"):
+                assert "_local" not in stmt
+
+
+def test_retention_drops_old_rows_and_keeps_new_ones(settings: Settings, ch: Client) -> None:
+    db = settings.clickhouse.database
+    migrate(settings)  # retention off: rows of any age are kept
+    recent = datetime.now(UTC) - timedelta(days=1)
+    old = datetime.now(UTC) - timedelta(days=400)
+    old_run, new_run = (f"0195f6a0-0000-7000-8000-00000000000{c}" for c in "ab")
+    load_events(settings, [quality_event(old_run, old), quality_event(new_run, recent)])
+    ch.command(  # as if the old event had been received back then
+        f"ALTER TABLE {db}.events_raw UPDATE ingested_at = event_time WHERE 1",
+        settings={"mutations_sync": 1},
+    )
+    families = [t for tables in RETENTION.values() for t, _ in tables]
+    before = {t: ch.command(f"SELECT count() FROM {db}.{t} FINAL") for t in families}
+    kept = ("events_raw", "facets", "runs", "io_edges", "quality_metrics")
+    assert all(before[t] >= 2 for t in kept), before
+
+    days = {"raw_events_days": 30, "lineage_days": 30, "quality_days": 30, "issues_days": 30}
+    limited = settings.model_copy(update={"retention": RetentionSettings(**days)})
+    assert len(apply_retention(limited, ch)) == len(families)
+    assert apply_retention(limited, ch) == []  # already as configured: nothing to do
+    for table in families:
+        ch.command(f"OPTIMIZE TABLE {db}.{table} FINAL")
+    assert ch.query(f"SELECT run_id FROM {db}.runs FINAL").result_columns == [[new_run]]
+    for table in ("events_raw", "facets", "io_edges", "quality_metrics"):
+        assert ch.command(f"SELECT count() FROM {db}.{table} FINAL") == before[table] // 2, table
+    # a job seen recently stays even though one of its runs expired
+    assert ch.command(f"SELECT count() FROM {db}.jobs FINAL") == 1
+
+    # 0 keeps rows forever again: the TTL is removed
+    assert len(apply_retention(settings, ch)) == len(families)
+    query = ch.command(
+        f"SELECT create_table_query FROM system.tables WHERE database = '{db}' AND name = 'runs'"
+    )
+    assert " TTL " not in query
+
+
+def quality_event(run_id: str, when: datetime) -> dict[str, Any]:
+    """A run event with an input carrying quality metrics and an output."""
+    facet_url = "https://openlineage.io/spec/facets/1-0-1/DataQualityMetricsInputDatasetFacet.json"
+    return {
+        "eventType": "COMPLETE",
+        "eventTime": when.isoformat(),
+        "producer": "https://github.com/lineagehouse/tests",
+        "schemaURL": "https://openlineage.io/spec/2-0-2/OpenLineage.json#/$defs/RunEvent",
+        "run": {"runId": run_id},
+        "job": {"namespace": "retention", "name": "job"},
+        "inputs": [
+            {
+                "namespace": "pg://db",
+                "name": "public.src",
+                "inputFacets": {
+                    "dataQualityMetrics": {
+                        "_producer": "https://github.com/lineagehouse/tests",
+                        "_schemaURL": facet_url,
+                        "rowCount": 10,
+                        "columnMetrics": {"id": {"nullCount": 0}},
+                    }
+                },
+            }
+        ],
+        "outputs": [{"namespace": "pg://db", "name": "public.dst"}],
+    }
