@@ -262,7 +262,7 @@ class IssueStage:
         log.info("issues stage started", extra={"topics": sorted(self.topics)})
         try:
             while not stop.is_set():
-                messages = usable(self.consumer.consume(1000, 0.5))
+                messages = usable(self.consumer.consume(1000, 0.5), self.consumer)
                 if not messages:
                     continue
                 if not self._wait_for_sink(probe, messages, stop):

@@ -13,6 +13,7 @@ from typing import Any
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
 
+from lineagehouse import metrics
 from lineagehouse.settings import Settings
 
 log = logging.getLogger("lineagehouse.kafka")
@@ -135,8 +136,27 @@ def commit(consumer: Consumer, offsets: list[TopicPartition]) -> None:
         raise
 
 
-def usable(messages: list[Message]) -> list[Message]:
-    """Messages without a consumer error (errors are logged: none of them is data)."""
+def record_lag(consumer: Consumer, messages: list[Message]) -> None:
+    """Set `lineagehouse_consumer_lag` for the partitions of a batch: the partition's high
+    watermark (from the last fetch, no extra request) minus the next offset to read. The
+    embedded broker's watermark can lag, so there it reads low, never high."""
+    last: dict[tuple[str, int], int] = {}
+    for msg in messages:
+        last[(msg.topic(), msg.partition())] = msg.offset()
+    for (topic, partition), offset in last.items():
+        try:
+            _, high = consumer.get_watermark_offsets(TopicPartition(topic, partition), cached=True)
+        except KafkaException:
+            continue
+        if high >= 0:
+            metrics.CONSUMER_LAG.labels(topic=topic, partition=str(partition)).set(
+                max(high - offset - 1, 0)
+            )
+
+
+def usable(messages: list[Message], consumer: Consumer | None = None) -> list[Message]:
+    """Messages without a consumer error (errors are logged: none of them is data); with
+    `consumer`, the lag of their partitions is recorded too."""
     good = []
     for msg in messages:
         err = msg.error()
@@ -144,4 +164,6 @@ def usable(messages: list[Message]) -> list[Message]:
             good.append(msg)
         else:
             log.warning("consumer error", extra={"error": str(err)})
+    if consumer is not None and good:
+        record_lag(consumer, good)
     return good

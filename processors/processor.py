@@ -124,7 +124,7 @@ class ProcessorStage:
         try:
             while not stop.is_set():
                 batch = self.consumer.consume(worker.batch_size, worker.batch_timeout_s)
-                messages = usable(batch)
+                messages = usable(batch, self.consumer)
                 if not messages:
                     continue
                 self.faults.reached("processor.after_consume")

@@ -170,7 +170,7 @@ class SinkStage:
                 wait = worker.sink_flush_interval_s
                 if consumed:
                     wait = max(0.0, oldest + worker.sink_flush_interval_s - time.monotonic())
-                messages = usable(self.consumer.consume(1000, min(wait, 0.5)))
+                messages = usable(self.consumer.consume(1000, min(wait, 0.5)), self.consumer)
                 for msg in messages:  # a flush holds at most about sink_batch_rows rows
                     if not consumed:
                         oldest = time.monotonic()
