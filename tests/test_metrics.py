@@ -79,7 +79,5 @@ def test_worker_and_api_metrics_match_the_traffic(
     for _ in range(3):
         assert httpx.get(f"{url}/api/v2/jobs").status_code == 200
     api = scrape(f"{url}/metrics")
-    count = total(
-        api, "lineagehouse_api_request_seconds_count", route="/api/v2/jobs", status="200"
-    )
+    count = total(api, "lineagehouse_api_request_seconds_count", route="/api/v2/jobs", status="200")
     assert count == 3
