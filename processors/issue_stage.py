@@ -123,12 +123,14 @@ def _chunks(items: Iterable[Any]) -> Iterable[list[Any]]:
 class IssueDetector:
     """Reads subjects' histories from ClickHouse and applies the rules."""
 
-    def __init__(self, settings: Settings, client: Client) -> None:
+    def __init__(self, settings: Settings, client: Client | None = None) -> None:
         self.settings = settings
-        self.client = client
+        self.client: Any = client  # connected on first use when None
         self.db = settings.clickhouse.database
 
     def evaluate(self, subjects: Subjects) -> list[Issue]:
+        if self.client is None:
+            self.client = connect(self.settings.clickhouse)
         found: list[Issue] = []
         for chunk in _chunks(subjects.jobs):
             found += self._job_issues(chunk)
@@ -257,8 +259,7 @@ class IssueStage:
         )
         dispatcher.start()
         probe = batch_consumer(self.settings, self.settings.worker.sink_group_id, 1_048_576)
-        client = connect(self.settings.clickhouse)
-        detector = IssueDetector(self.settings, client)
+        detector = IssueDetector(self.settings)  # connects when first needed
         log.info("issues stage started", extra={"topics": sorted(self.topics)})
         try:
             while not stop.is_set():
@@ -313,7 +314,7 @@ class IssueStage:
                 if stop.wait(backoff):
                     return None
                 backoff = min(backoff * 2, 10.0)
-                detector.client = connect(self.settings.clickhouse)
+                detector.client = None
 
     def _wait_for_sink(self, probe: Any, messages: list[Message], stop: threading.Event) -> bool:
         """Block until the sink group committed past every message (their rows are in
