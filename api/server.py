@@ -22,7 +22,7 @@ from lineagehouse.api.v2_quality import create_quality_router
 from lineagehouse.apikeys import KeyStore
 from lineagehouse.producers.gateway import create_gateway_router
 from lineagehouse.settings import Settings
-from lineagehouse.store.client import connect
+from lineagehouse.store.client import lazy_client
 
 log = logging.getLogger("lineagehouse.api")
 
@@ -33,7 +33,7 @@ def create_app(settings: Settings) -> FastAPI:
         version="0.1.0",
         description="OpenLineage runs, lineage and quality, served from ClickHouse.",
     )
-    client = connect(settings.clickhouse)
+    client = lazy_client(settings.clickhouse)  # the process starts while ClickHouse is down
     store = KeyStore(client, settings) if settings.api.auth_enabled else None
     graph = LineageGraph()
     feed = GraphFeed(settings, graph)
@@ -72,6 +72,12 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(create_lineage_router(ctx))
     app.include_router(create_catalog_router(ctx))
     app.include_router(create_quality_router(ctx))
+
+    @app.get("/livez", tags=["operations"])
+    def livez() -> JSONResponse:
+        """200 while the process serves requests; checks no dependency (liveness probes:
+        a ClickHouse outage must not restart every API pod)."""
+        return JSONResponse({"status": "ok"})
 
     @app.get("/healthz", tags=["operations"])
     def healthz() -> JSONResponse:

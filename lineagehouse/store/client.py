@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+from typing import Any, cast
 from urllib.parse import urlparse
 
 import clickhouse_connect
@@ -38,6 +40,33 @@ def connect(settings: ClickHouseSettings, database: str | None = "") -> Client:
         compress=False,
         autogenerate_session_id=False,
     )
+
+
+class LazyClient:
+    """Stands in for a clickhouse-connect client that is made on first use, and made again
+    on the next use if making it failed: a process (the API) starts and answers its health
+    routes while ClickHouse is down, and serves once it is back."""
+
+    def __init__(self, settings: ClickHouseSettings, database: str | None = "") -> None:
+        self._settings = settings
+        self._database = database
+        self._client: Client | None = None
+        self._lock = threading.Lock()
+
+    def _real(self) -> Client:
+        if self._client is None:
+            with self._lock:
+                if self._client is None:
+                    self._client = connect(self._settings, self._database)
+        return self._client
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._real(), name)
+
+
+def lazy_client(settings: ClickHouseSettings, database: str | None = "") -> Client:
+    """A `LazyClient`, typed as the client it stands in for."""
+    return cast(Client, LazyClient(settings, database))
 
 
 def is_retryable(exc: BaseException) -> bool:

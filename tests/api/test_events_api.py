@@ -11,7 +11,7 @@ import httpx
 import pytest
 from clickhouse_connect.driver.client import Client
 
-from lineagehouse.embedded.process import http_ok, stop_process, wait_until
+from lineagehouse.embedded.process import free_port, http_ok, stop_process, wait_until
 from lineagehouse.processors.events import EVENTS_RAW_COLUMNS, Source
 from lineagehouse.settings import Settings
 from lineagehouse.store.migrations import migrate
@@ -87,3 +87,21 @@ def test_health_and_metrics(api: str) -> None:
     assert 'lineagehouse_api_request_seconds_count{method="GET",route="/api/v1/events/lineage"' in (
         text
     )
+
+
+def test_liveness_does_not_depend_on_clickhouse(settings: Settings, tmp_path: Path) -> None:
+    """With ClickHouse unreachable the process is alive (/livez 200, so an orchestrator
+    does not restart it) but not healthy (/healthz 503 naming ClickHouse) nor ready."""
+    nowhere = f"http://127.0.0.1:{free_port()}"
+    env = {**settings_env(settings), "LINEAGEHOUSE_CLICKHOUSE__URL": nowhere}
+    log = open(tmp_path / "api.log", "wb")  # noqa: SIM115
+    proc = subprocess.Popen(lineagehouse_cmd("api"), env=env, stdout=log, stderr=log)
+    url = f"http://127.0.0.1:{settings.api.port}"
+    try:
+        wait_until(lambda: http_ok(f"{url}/livez"), "API liveness", 60, proc)
+        health = httpx.get(f"{url}/healthz")
+        assert health.status_code == 503 and "clickhouse" in health.json()
+        assert httpx.get(f"{url}/readyz").status_code == 503
+    finally:
+        stop_process(proc)
+        log.close()

@@ -237,8 +237,8 @@ def test_probes_resources_and_security(rendered, value_set: str) -> None:
             live, ready = container["livenessProbe"], container["readinessProbe"]
             if container["name"] == "api":
                 assert ready["httpGet"] == {"path": "/readyz", "port": "http"}, where
-                assert live["httpGet"] == {"path": "/healthz", "port": "http"}, where
-                assert {"/readyz", "/healthz", "/metrics"} <= routes
+                assert live["httpGet"] == {"path": "/livez", "port": "http"}, where
+                assert {"/readyz", "/livez", "/healthz", "/metrics"} <= routes
                 assert ports["http"] == int(
                     container_env(docs, container)["LINEAGEHOUSE_API__PORT"]
                 )
