@@ -27,6 +27,7 @@ import orjson
 from clickhouse_connect.driver.client import Client
 
 from lineagehouse.api.access import Caller, redact_job_facets, redact_payload
+from lineagehouse.processors.issues import schema_diff
 
 EntityKind = Literal["dataset", "job"]
 SEARCH_TYPES = ("dataset", "job", "run")
@@ -133,20 +134,12 @@ def schema_changes(
     previous: list[dict[str, Any]] | None, current: list[dict[str, Any]]
 ) -> dict[str, Any] | None:
     """Fields added, removed and retyped from `previous` to `current` (None: no previous
-    schema to compare with)."""
+    schema to compare with); the same rule as the schema_changed issue."""
     if previous is None:
         return None
-    before = {f["name"]: f["type"] for f in previous}
-    after = {f["name"]: f["type"] for f in current}
-    return {
-        "added": [n for n in after if n not in before],
-        "removed": [n for n in before if n not in after],
-        "retyped": [
-            {"name": n, "from": before[n], "to": after[n]}
-            for n in after
-            if n in before and before[n] != after[n]
-        ],
-    }
+    return schema_diff(
+        [(f["name"], f["type"]) for f in previous], [(f["name"], f["type"]) for f in current]
+    )
 
 
 def dict_rows(client: Client, sql: str, params: dict[str, Any] | None = None) -> list[dict]:

@@ -294,6 +294,26 @@ def load_events(settings: Settings, events: list[dict[str, Any]]) -> None:
     write_records(ClickHouseSink(settings.clickhouse), settings.clickhouse.database, records)
 
 
+def launch_api(settings: Settings, log_path: Path, **env: str) -> tuple[subprocess.Popen, str]:
+    """Start `lineagehouse api` on a port of its own (for module-scoped fixtures; stop it
+    with `stop_process`); returns the process and its URL once /readyz is green."""
+    port = free_port()
+    log = open(log_path, "wb")  # noqa: SIM115
+    proc = subprocess.Popen(
+        lineagehouse_cmd("api"),
+        env={**settings_env(settings), "LINEAGEHOUSE_API__PORT": str(port), **env},
+        stdout=log,
+        stderr=log,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_until(lambda: http_ok(f"{url}/readyz"), "API readiness", 90, proc)
+    except Exception:
+        stop_process(proc)
+        raise AssertionError(f"API did not get ready:\n{log_path.read_text()[-3000:]}") from None
+    return proc, url
+
+
 @pytest.fixture
 def start_api(tmp_path: Path) -> Iterator[Callable[..., str]]:
     """Start `lineagehouse api` for `settings` (extra env overrides as keyword args, e.g.

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import statistics
-import subprocess
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -27,7 +26,7 @@ import pytest
 from clickhouse_connect.driver.client import Client
 
 from lineagehouse.apikeys import create_key
-from lineagehouse.embedded.process import free_port, http_ok, stop_process, wait_until
+from lineagehouse.embedded.process import stop_process
 from lineagehouse.processors.issues import (
     CheckResult,
     Issue,
@@ -41,7 +40,7 @@ from lineagehouse.settings import Settings
 from lineagehouse.store.client import connect
 from lineagehouse.store.migrations import migrate
 from lineagehouse.store.webhooks import add_webhook, get_webhook, list_webhooks, remove_webhook
-from tests.conftest import lineagehouse_cmd, load_events, run_cli, settings_env, unique_settings
+from tests.conftest import launch_api, load_events, run_cli, unique_settings
 from tests.events import BASE_TIME, PRODUCER, SCHEMA_URL, facet
 
 pytestmark = [pytest.mark.timeout(300)]
@@ -308,24 +307,6 @@ class Stack:
         return self.settings.clickhouse.database
 
 
-def _start_api(settings: Settings, log_path: Path) -> tuple[subprocess.Popen, str]:
-    port = free_port()
-    log = open(log_path, "wb")  # noqa: SIM115
-    proc = subprocess.Popen(
-        lineagehouse_cmd("api"),
-        env={**settings_env(settings), "LINEAGEHOUSE_API__PORT": str(port)},
-        stdout=log,
-        stderr=log,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_until(lambda: http_ok(f"{url}/readyz"), "API readiness", 90, proc)
-    except Exception:
-        stop_process(proc)
-        raise AssertionError(f"API did not get ready:\n{log_path.read_text()[-3000:]}") from None
-    return proc, url
-
-
 def _name(issue: Issue) -> str:
     if issue.kind == "assertion_failed":
         return f"unique_{RUNS.index(issue.run_id)}"
@@ -369,7 +350,7 @@ def stack(
         "write_a": key("write_a", "write", "qa-a*"),
         "write_w": key("write_w", "write", "qa-w*"),
     }
-    proc, url = _start_api(settings, tmp / "api.log")
+    proc, url = launch_api(settings, tmp / "api.log")
     try:
         yield Stack(settings, client, url, issues, key_ids=key_ids, **keys)
     finally:

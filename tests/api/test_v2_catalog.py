@@ -9,12 +9,10 @@ own, so the others see a fixed store.
 
 from __future__ import annotations
 
-import subprocess
 import uuid
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
@@ -22,11 +20,11 @@ import httpx
 import pytest
 
 from lineagehouse.apikeys import create_key
-from lineagehouse.embedded.process import free_port, http_ok, stop_process, wait_until
+from lineagehouse.embedded.process import stop_process
 from lineagehouse.settings import Settings
 from lineagehouse.store.client import connect
 from lineagehouse.store.migrations import migrate
-from tests.conftest import lineagehouse_cmd, load_events, settings_env, unique_settings
+from tests.conftest import launch_api, load_events, unique_settings
 from tests.events import BASE_TIME, PRODUCER, SCHEMA_URL, facet
 
 SENTINEL = "SENTINEL_SQL_7f3a"
@@ -211,24 +209,6 @@ class Stack:
     write_a: dict[str, str]  # write, namespaces team-a* and s3://bucket
 
 
-def _start_api(settings: Settings, log_path: Path, **env: str) -> tuple[subprocess.Popen, str]:
-    port = free_port()
-    log = open(log_path, "wb")  # noqa: SIM115
-    proc = subprocess.Popen(
-        lineagehouse_cmd("api"),
-        env={**settings_env(settings), "LINEAGEHOUSE_API__PORT": str(port), **env},
-        stdout=log,
-        stderr=log,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_until(lambda: http_ok(f"{url}/readyz"), "API readiness", 90, proc)
-    except Exception:
-        stop_process(proc)
-        raise AssertionError(f"API did not get ready:\n{log_path.read_text()[-3000:]}") from None
-    return proc, url
-
-
 @pytest.fixture(scope="module")
 def stack(
     broker: str, clickhouse_url: str, tmp_path_factory: pytest.TempPathFactory
@@ -252,9 +232,9 @@ def stack(
     }
     procs = []
     try:
-        proc, url = _start_api(settings, tmp / "api.log")
+        proc, url = launch_api(settings, tmp / "api.log")
         procs.append(proc)
-        proc, sql_url = _start_api(
+        proc, sql_url = launch_api(
             settings, tmp / "api-sql.log", LINEAGEHOUSE_API__EXPOSE_SQL="true"
         )
         procs.append(proc)
