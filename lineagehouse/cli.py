@@ -193,6 +193,48 @@ def up(
     sys.exit(run_up(settings, kafka_port=kafka_port, clickhouse_port=clickhouse_port))
 
 
+@app.command()
+def demo(
+    via: Annotated[
+        str, typer.Option(help="kafka: the events topic; http: the API's ingest endpoint")
+    ] = "kafka",
+    url: Annotated[
+        str | None, typer.Option(help="API URL for --via http [default: the API settings]")
+    ] = None,
+    api_key: Annotated[
+        str | None,
+        typer.Option(help="API key for --via http [default: the key `up` keeps in --data-dir]"),
+    ] = None,
+    data_dir: DataDir = None,
+) -> None:
+    """Send a sample estate (10 days of a pipeline with parent runs, column lineage,
+    quality checks with a failure, a schema change, a failed and a slow run) through
+    openlineage-python, so every page has something to show. Idempotent per day."""
+    from lineagehouse.demo import client_for, demo_events, send
+
+    if via not in ("kafka", "http"):
+        typer.echo(f"--via {via!r}: use kafka or http", err=True)
+        raise typer.Exit(2)
+    settings = _settings(data_dir=data_dir)
+    events = demo_events()
+    if via == "http":
+        base = url or f"http://{settings.api.host}:{settings.api.port}"
+        key_file = settings.data_dir / "api_key"
+        if api_key is None and settings.api.auth_enabled and key_file.exists():
+            api_key = key_file.read_text().strip()
+        client = client_for(http_url=base, api_key=api_key)
+        where = f"{base}/api/v1/lineage"
+    else:
+        client = client_for(settings.kafka.bootstrap_servers, settings.topics.events)
+        where = f"Kafka {settings.kafka.bootstrap_servers}, topic {settings.topics.events}"
+    with typer.progressbar(length=len(events), label="sending demo events") as bar:
+        sent = send(client, events, bar.update)
+    client.close()
+    ui = f"http://{settings.api.host}:{settings.api.port}/"
+    typer.echo(f"Sent {sent} events to {where}.")
+    typer.echo(f"Open {ui} and look at Runs, Lineage (shop_daily) and Issues.")
+
+
 def main() -> None:
     from lineagehouse.embedded.process import StartupError
 
