@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install up test lint format bench clean lock
+.PHONY: install up test lint format bench clean lock browser
 
 install: $(STAMP)
 
@@ -19,9 +19,14 @@ $(STAMP): pyproject.toml requirements.lock
 up: install  ## run the whole product on this machine (Ctrl-C stops it)
 	$(BIN)/lineagehouse up
 
-test: install  ## run every test against a real broker and ClickHouse
+test: install browser  ## run every test against a real broker and ClickHouse
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest
+
+# Debian's Chromium for the web UI's browser tests (tests/ui); playwright drives it.
+browser:
+	@test -x /usr/bin/chromium || { SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+	  $$SUDO apt-get update && $$SUDO apt-get install -y --no-install-recommends chromium; }
 
 lint: install
 	$(BIN)/ruff check .

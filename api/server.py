@@ -16,9 +16,11 @@ from lineagehouse.api.context import ApiContext
 from lineagehouse.api.graph import LineageGraph
 from lineagehouse.api.graph_feed import GraphFeed
 from lineagehouse.api.marquez import create_marquez_router
+from lineagehouse.api.ui_routes import create_ui_router
 from lineagehouse.api.v2_catalog import create_catalog_router
 from lineagehouse.api.v2_lineage import create_lineage_router
 from lineagehouse.api.v2_quality import create_quality_router
+from lineagehouse.api.v2_ui_support import create_ui_support_router
 from lineagehouse.apikeys import KeyStore
 from lineagehouse.producers.gateway import create_gateway_router
 from lineagehouse.settings import Settings
@@ -72,6 +74,8 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(create_lineage_router(ctx))
     app.include_router(create_catalog_router(ctx))
     app.include_router(create_quality_router(ctx))
+    app.include_router(create_ui_support_router(ctx))
+    app.include_router(create_ui_router())
 
     @app.get("/livez", tags=["operations"])
     def livez() -> JSONResponse:
