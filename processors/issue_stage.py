@@ -58,7 +58,7 @@ from lineagehouse.store.webhooks import list_webhooks
 log = logging.getLogger("lineagehouse.issues")
 
 WATCHED_KINDS = ("runs", "quality_assertions", "io_edges")
-_CHUNK = 200  # subjects per query
+_CHUNK = 1000  # subjects per query
 _IN_PAIRS = "(SELECT arrayJoin({subjects:Array(Tuple(String, String))}))"
 _IN_CHECKS = "(SELECT arrayJoin({subjects:Array(Tuple(String, String, String, String, String))}))"
 
@@ -148,8 +148,13 @@ class IssueDetector:
                    toUnixTimestamp64Milli(tupleElement(state, 'time')) AS ended,
                    toUnixTimestamp64Milli(started_at), error_message, processing_type
             FROM (
-                SELECT * FROM {self.db}.runs FINAL
-                WHERE (job_namespace, job_name) IN {_IN_PAIRS}
+                SELECT job_namespace, job_name, run_id, state, started_at, error_message,
+                       processing_type
+                FROM {self.db}.runs FINAL
+                WHERE run_id IN (
+                    SELECT run_id FROM {self.db}.job_runs
+                    WHERE (job_namespace, job_name) IN {_IN_PAIRS}
+                )
             )
             WHERE tupleElement(state, 'terminal') = 1
             ORDER BY ended DESC, run_id DESC
