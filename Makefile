@@ -23,10 +23,14 @@ test: install browser  ## run every test against a real broker and ClickHouse
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest
 
-# Debian's Chromium for the web UI's browser tests (tests/ui); playwright drives it.
+# System packages the tests use, from Debian when missing: Chromium for the web UI's
+# browser tests (tests/ui, driven by playwright), PostgreSQL for the Airflow emitter test's
+# throw-away database.
 browser:
-	@test -x /usr/bin/chromium || { SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
-	  $$SUDO apt-get update && $$SUDO apt-get install -y --no-install-recommends chromium; }
+	@missing=""; test -x /usr/bin/chromium || missing="chromium"; \
+	  ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing="$$missing postgresql"; \
+	  if [ -n "$$missing" ]; then SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+	    $$SUDO apt-get update && $$SUDO apt-get install -y --no-install-recommends $$missing; fi
 
 lint: install
 	$(BIN)/ruff check .
