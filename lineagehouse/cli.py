@@ -210,29 +210,51 @@ def demo(
     """Send a sample estate (10 days of a pipeline with parent runs, column lineage,
     quality checks with a failure, a schema change, a failed and a slow run) through
     openlineage-python, so every page has something to show. Idempotent per day."""
-    from lineagehouse.demo import client_for, demo_events, send
+    from lineagehouse.demo import BrokerUnreachable, client_for, delivered, demo_events, send
+    from lineagehouse.up import running_up
 
     if via not in ("kafka", "http"):
         typer.echo(f"--via {via!r}: use kafka or http", err=True)
         raise typer.Exit(2)
     settings = _settings(data_dir=data_dir)
+    # A `lineagehouse up` on this data dir says where it listens (its ports may not be the
+    # defaults); settings given explicitly (environment, .env) still win.
+    up_state = running_up(settings.data_dir) or {}
+    bootstrap = settings.kafka.bootstrap_servers
+    if up_state and "bootstrap_servers" not in settings.kafka.model_fields_set:
+        bootstrap = str(up_state["kafka_bootstrap_servers"])
+    api_base = f"http://{settings.api.host}:{settings.api.port}"
+    if up_state and not {"host", "port"} & settings.api.model_fields_set:
+        api_base = str(up_state["api_url"])
     events = demo_events()
     if via == "http":
-        base = url or f"http://{settings.api.host}:{settings.api.port}"
+        base = url or api_base
         key_file = settings.data_dir / "api_key"
         if api_key is None and settings.api.auth_enabled and key_file.exists():
             api_key = key_file.read_text().strip()
         client = client_for(http_url=base, api_key=api_key)
         where = f"{base}/api/v1/lineage"
     else:
-        client = client_for(settings.kafka.bootstrap_servers, settings.topics.events)
-        where = f"Kafka {settings.kafka.bootstrap_servers}, topic {settings.topics.events}"
+        try:
+            client = client_for(bootstrap, settings.topics.events, check=True)
+        except BrokerUnreachable as exc:
+            typer.echo(
+                f"lineagehouse demo: {exc}. Is `lineagehouse up` running? If it runs with "
+                "--data-dir or --kafka-port, give the same --data-dir here (or set "
+                "LINEAGEHOUSE_KAFKA__BOOTSTRAP_SERVERS).",
+                err=True,
+            )
+            raise typer.Exit(1) from None
+        where = f"Kafka {bootstrap}, topic {settings.topics.events}"
     with typer.progressbar(length=len(events), label="sending demo events") as bar:
         sent = send(client, events, bar.update)
+    undelivered = not delivered(client)
     client.close()
-    ui = f"http://{settings.api.host}:{settings.api.port}/"
+    if undelivered:
+        typer.echo(f"lineagehouse demo: not every event reached {where}.", err=True)
+        raise typer.Exit(1)
     typer.echo(f"Sent {sent} events to {where}.")
-    typer.echo(f"Open {ui} and look at Runs, Lineage (shop_daily) and Issues.")
+    typer.echo(f"Open {api_base}/ and look at Runs, Lineage (shop_daily) and Issues.")
 
 
 def main() -> None:

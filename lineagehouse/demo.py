@@ -311,13 +311,33 @@ def _dag_day(day: int, days: int, start: datetime) -> list[RunEvent]:
     return events
 
 
+class BrokerUnreachable(RuntimeError):
+    """The Kafka broker did not answer, or has no events topic."""
+
+
+def check_broker(bootstrap: str, topic: str, timeout_s: float = 10.0) -> None:
+    """Fail fast (instead of a producer waiting minutes) when nothing serves `topic`."""
+    from confluent_kafka import KafkaException
+    from confluent_kafka.admin import AdminClient
+
+    admin = AdminClient({"bootstrap.servers": bootstrap, "log_level": 0})
+    try:
+        topics = admin.list_topics(timeout=timeout_s).topics
+    except KafkaException as exc:
+        raise BrokerUnreachable(f"no Kafka broker answers on {bootstrap}") from exc
+    if topic not in topics:
+        raise BrokerUnreachable(f"the broker on {bootstrap} has no topic {topic!r}")
+
+
 def client_for(
     kafka_bootstrap: str | None = None,
     topic: str = "openlineage.events",
     http_url: str | None = None,
     api_key: str | None = None,
+    check: bool = False,
 ) -> OpenLineageClient:
-    """An openlineage-python client with the Kafka transport, or HTTP to our gateway."""
+    """An openlineage-python client with the Kafka transport, or HTTP to our gateway.
+    With `check`, the broker must answer and hold `topic` (BrokerUnreachable otherwise)."""
     if http_url:
         from openlineage.client.transport.http import (
             ApiKeyTokenProvider,
@@ -332,12 +352,22 @@ def client_for(
         return OpenLineageClient(transport=HttpTransport(config))
     from openlineage.client.transport.kafka import KafkaConfig, KafkaTransport
 
+    bootstrap = kafka_bootstrap or "127.0.0.1:9092"
+    if check:
+        check_broker(bootstrap, topic)
     config = KafkaConfig(
         topic=topic,
-        config={"bootstrap.servers": kafka_bootstrap or "127.0.0.1:9092", "acks": "all"},
-        flush=True,
+        config={"bootstrap.servers": bootstrap, "acks": "all"},
+        flush=False,  # one flush at the end (`delivered`)
     )
     return OpenLineageClient(transport=KafkaTransport(config))
+
+
+def delivered(client: OpenLineageClient, timeout_s: float = 120.0) -> bool:
+    """Wait until the client's Kafka producer has handed every event to the broker (True
+    for transports that send synchronously)."""
+    wait = getattr(client.transport, "wait_for_completion", None)
+    return True if wait is None else bool(wait(timeout=timeout_s))
 
 
 def send(

@@ -9,9 +9,11 @@ ClickHouse are lost; the stored data is in `<data-dir>/clickhouse`.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import secrets
+import shlex
 import signal
 import subprocess
 import sys
@@ -125,6 +127,37 @@ def _local_key(settings: Settings) -> str | None:
     return _private_file(path, lambda: plaintext)
 
 
+UP_STATE = "up.json"
+
+
+def _write_state(settings: Settings, data_dir: Path, kafka_port: int) -> Path:
+    """Where this `up` listens, for `lineagehouse demo` (and people) on the same data dir."""
+    path = data_dir / UP_STATE
+    state = {
+        "pid": os.getpid(),
+        "kafka_bootstrap_servers": f"127.0.0.1:{kafka_port}",
+        "events_topic": settings.topics.events,
+        "api_url": f"http://{settings.api.host}:{settings.api.port}",
+        "clickhouse_url": settings.clickhouse.url,
+    }
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(state, indent=2) + "\n")
+    tmp.replace(path)
+    return path
+
+
+def running_up(data_dir: Path) -> dict[str, object] | None:
+    """The connection settings of the `lineagehouse up` running on `data_dir`, or None
+    when none is (no state file, or its process is gone)."""
+    path = data_dir / UP_STATE
+    try:
+        state = json.loads(path.read_text())
+        os.kill(int(state["pid"]), 0)
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return state
+
+
 def _child_env(settings: Settings) -> dict[str, str]:
     env = dict(os.environ)
     env.update(
@@ -171,8 +204,15 @@ def run_up(settings: Settings, kafka_port: int = 9092, clickhouse_port: int = 81
     if stopping["count"]:
         stack.stop_all()
         return 0
+    state_file = _write_state(settings, data_dir, kafka_port)
     _print_banner(settings, data_dir, logs_dir, kafka_port, _local_key(settings))
+    try:
+        return _serve(stack, settings, logs_dir, stopping)
+    finally:
+        state_file.unlink(missing_ok=True)
 
+
+def _serve(stack: _Stack, settings: Settings, logs_dir: Path, stopping: dict[str, int]) -> int:
     while not stopping["count"]:
         dead = stack.first_dead()
         if dead:
@@ -256,8 +296,12 @@ def _print_banner(
         lines.append(f"  API key (admin)                {api_key}   (kept in {data_dir}/api_key)")
     else:
         lines.append("  API keys                       off (LINEAGEHOUSE_API__AUTH_ENABLED=false)")
+    demo = "lineagehouse demo"
+    if data_dir != (Path.cwd() / ".lineagehouse").resolve():
+        demo += f" --data-dir {shlex.quote(str(data_dir))}"
     lines += [
         f"  Logs                           {logs_dir}",
+        f"  Sample lineage                 {demo}   (then open {api_url}/)",
         "Press Ctrl-C to stop (events already in Kafka are written to ClickHouse first).",
     ]
     print("\n".join(lines), flush=True)

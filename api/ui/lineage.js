@@ -29,6 +29,13 @@ const DEFAULT_DEPTH = 5;
 const DEFAULT_MAX_NODES = 500;
 const STATUS_CHUNK = 150;
 const MIN_READABLE_ZOOM = 0.6;
+// Boxes narrow enough that a chain of eight fits a laptop screen readably; a name too
+// long for one line wraps onto a second (at a '.', '/', '_' or '-'), then is shortened.
+const NODE_WIDTH = 200;
+const COL_GAP = 56;
+const TEXT_ROOM = NODE_WIDTH - 28;
+const NAME_FONT = "600 12.5px";
+const SUB_FONT = "11px";
 
 export async function renderLineage(view, _segments, params) {
   const node = params.get("node") || "";
@@ -267,7 +274,9 @@ class GraphView {
 
   draw() {
     const { nodes, edges, hiddenBy } = visibleSubgraph(this.result.nodes, this.result.edges, this.result.start, this.collapsed);
-    const laid = layout(nodes, edges, { start: this.result.start });
+    const labels = new Map(nodes.map((n) => [n.id, nameLines(n.name)]));
+    const twoLines = [...labels.values()].some((lines) => lines.length > 1);
+    const laid = layout(nodes, edges, { start: this.result.start, nodeWidth: NODE_WIDTH, nodeHeight: twoLines ? 60 : 46, colGap: COL_GAP });
     this.laid = laid;
     const W = laid.nodeWidth;
     const H = laid.nodeHeight;
@@ -322,9 +331,12 @@ class GraphView {
       put(g, s("title", null, `${n.type} ${n.namespace}:${n.name}` + (st.state ? ` · ${st.state}` : "")));
       put(g, s("rect", { class: "node-box", width: W, height: H, rx: isDataset ? 18 : 5 }));
       if (!isDataset) put(g, s("rect", { class: "state-strip", width: 7, height: H, rx: 2 }));
-      put(g, s("text", { x: isDataset ? 14 : 16, y: 19, class: "node-name" }, ellipsis(n.name, 27)));
-      const sub = isDataset ? ellipsis(n.namespace, 31) : `${st.state || "no run"} · ${ellipsis(n.namespace, 20)}`;
-      put(g, s("text", { x: isDataset ? 14 : 16, y: 36, class: "node-sub" }, sub));
+      const x = isDataset ? 14 : 16;
+      const lines = labels.get(n.id);
+      put(g, s("text", { x, y: 19, class: "node-name" }, lines.map((line, i) => s("tspan", { x, dy: i ? 15 : 0 }, line))));
+      const state = st.state || "no run";
+      const sub = isDataset ? fitText(n.namespace, SUB_FONT, TEXT_ROOM) : `${state} · ${fitText(n.namespace, SUB_FONT, TEXT_ROOM - textWidth(state + " · ", SUB_FONT))}`;
+      put(g, s("text", { x, y: H - 10, class: "node-sub" }, sub));
       if (st.open_issues) {
         const marker = s("g", { class: "issue-marker", transform: `translate(${W - 4},2)` });
         put(marker, s("circle", { r: 10 }), s("text", { y: 4, "text-anchor": "middle" }, st.open_issues > 9 ? "9+" : "!" + (st.open_issues > 1 ? st.open_issues : "")));
@@ -612,7 +624,49 @@ class GraphView {
   }
 }
 
-function ellipsis(text, max) {
+// --- labels ----------------------------------------------------------------------------------
+
+let measureContext = null;
+let fontFamily = "";
+function textWidth(text, font) {
+  if (!measureContext) {
+    measureContext = document.createElement("canvas").getContext("2d");
+    fontFamily = getComputedStyle(document.body).fontFamily || "sans-serif";
+  }
+  measureContext.font = `${font} ${fontFamily}`;
+  return measureContext.measureText(text).width;
+}
+
+// `text`, shortened in the middle when wider than `room`: both the start (a schema, a
+// bucket) and the end (the table, the file) tell which one it is.
+function fitText(text, font, room) {
   const value = String(text || "");
-  return value.length > max ? value.slice(0, max - 1) + "…" : value;
+  if (textWidth(value, font) <= room) return value;
+  let keep = value.length - 1;
+  while (keep > 2) {
+    const head = Math.ceil(keep * 0.4);
+    const short = value.slice(0, head) + "…" + value.slice(value.length - (keep - head));
+    if (textWidth(short, font) <= room) return short;
+    keep--;
+  }
+  return value.slice(0, 2) + "…";
+}
+
+// A node's name on one line, or two split after a separator (the second shortened if
+// need be); the lines joined give the name back whenever it fits.
+function nameLines(name) {
+  const value = String(name || "");
+  if (textWidth(value, NAME_FONT) <= TEXT_ROOM) return [value];
+  // the last separator that leaves a first line that fits: '.', ':' or '/' before '_' or '-'
+  let split = -1;
+  for (const separators of [".:/", "_-"]) {
+    for (let i = 1; i < value.length - 1; i++) {
+      if (!separators.includes(value[i])) continue;
+      if (textWidth(value.slice(0, i + 1), NAME_FONT) > TEXT_ROOM) break;
+      split = i + 1;
+    }
+    if (split > 0) break;
+  }
+  if (split < 0) return [fitText(value, NAME_FONT, TEXT_ROOM)];
+  return [value.slice(0, split), fitText(value.slice(split), NAME_FONT, TEXT_ROOM)];
 }

@@ -113,7 +113,7 @@ export async function renderRuns(view, _segments, params) {
     before: params.get("before") || "",
   };
   const offset = Number(params.get("offset") || 0);
-  put(view, h("h1", null, "Runs"), h("p", { class: "sub" }, "Most recent first. Times are UTC."));
+  put(view, h("h1", null, filters.job ? "Runs of " + filters.job : "Runs"), h("p", { class: "sub" }, "Most recent first. Times are UTC. ", filters.job ? jobLinks(filters) : null));
   const nsSelect = select("namespace", [], filters.namespace, "all namespaces");
   const jobList = h("datalist", { id: "job-names" });
   const form = filterForm(
@@ -184,6 +184,15 @@ export async function renderRuns(view, _segments, params) {
   );
 }
 
+// On the runs of one job: its lineage graph, and the way back to every run.
+function jobLinks(filters) {
+  const links = [h("a", { href: "#/runs", id: "all-runs" }, "All runs")];
+  if (filters.namespace) {
+    links.unshift(h("a", { href: hrefLineage(nodeIdOf("job", filters.namespace, filters.job)), id: "job-lineage" }, "Lineage of this job"), " · ");
+  }
+  return h("span", { class: "job-links" }, links);
+}
+
 // --- Issues ---------------------------------------------------------------------------------
 
 export async function renderIssues(view, _segments, params) {
@@ -215,8 +224,7 @@ export async function renderIssues(view, _segments, params) {
     .catch(() => {});
   const body = h("div", null, loading());
   put(view, body);
-  const page = await get(["issues"], {
-    status: status === "all" ? undefined : status || undefined,
+  const query = {
     kind: f("kind") || undefined,
     namespace: f("namespace") || undefined,
     dataset_namespace: f("dataset_namespace") || undefined,
@@ -225,10 +233,41 @@ export async function renderIssues(view, _segments, params) {
     job_name: f("job_name") || undefined,
     since: f("since") || undefined,
     until: f("until") || undefined,
-    limit: PAGE,
-    offset,
-  });
+  };
+  const page = await get(["issues"], { ...query, status: status === "all" ? undefined : status || undefined, limit: PAGE, offset });
   put(clear(body), issuesTable(page.items), pager("#/issues", params, page.total, offset));
+  if (status === "open") {
+    // resolved issues (a failed run followed by a good one) are hidden: say how many
+    get(["issues"], { ...query, status: "resolved", limit: 1, offset: 0 })
+      .then((resolved) => {
+        if (!resolved.total) return;
+        const all = new URLSearchParams(params);
+        all.set("status", "all");
+        all.delete("offset");
+        const n = resolved.total;
+        put(
+          body,
+          h(
+            "p",
+            { class: "sub resolved-note", id: "resolved-note" },
+            `${fmtNumber(n)} resolved issue${n === 1 ? " is" : "s are"} not shown. `,
+            h("a", { href: "#/issues?" + all, id: "show-resolved" }, "Show open and resolved"),
+          ),
+        );
+      })
+      .catch(() => {});
+  }
+}
+
+// The columns a schema change removed, retyped and added, under its summary.
+function schemaChanges(issue) {
+  const d = issue.kind === "schema_changed" ? issue.details || {} : {};
+  const items = [
+    ...(d.removed || []).map((name) => h("li", { class: "chg removed" }, "− " + name)),
+    ...(d.retyped || []).map((c) => h("li", { class: "chg retyped" }, `~ ${c.name}: ${c.from} → ${c.to}`)),
+    ...(d.added || []).map((name) => h("li", { class: "chg added" }, "+ " + name)),
+  ];
+  return items.length ? h("ul", { class: "schema-changes" }, items) : null;
 }
 
 export function issuesTable(items, opts) {
@@ -237,7 +276,10 @@ export function issuesTable(items, opts) {
       { label: "Status", cell: (i) => statusBadge(i.status) },
       { label: "Severity", cell: (i) => severityBadge(i.severity) },
       { label: "Kind", cell: (i) => h("span", { class: "kind" }, i.kind) },
-      { label: "Summary", cell: (i) => h("span", { class: "summary", title: JSON.stringify(i.details || {}, null, 1) }, i.summary) },
+      {
+        label: "Summary",
+        cell: (i) => h("span", null, h("span", { class: "summary", title: JSON.stringify(i.details || {}, null, 1) }, i.summary), schemaChanges(i)),
+      },
       {
         label: "Dataset",
         cell: (i) =>
@@ -264,10 +306,9 @@ export function issuesTable(items, opts) {
                 "span",
                 null,
                 fmtTime(i.resolved_at),
-                i.resolved_by_run ? h("span", null, " by ", h("a", { href: hrefRun(i.resolved_by_run), class: "mono" }, shortId(i.resolved_by_run))) : i.resolved_how ? " " + i.resolved_how : null,
+                i.resolved_by_run ? h("span", { class: "nowrap" }, " by ", h("a", { href: hrefRun(i.resolved_by_run), class: "mono" }, shortId(i.resolved_by_run))) : i.resolved_how ? " " + i.resolved_how : null,
               )
             : "—",
-        class: "nowrap",
       },
     ],
     items,
