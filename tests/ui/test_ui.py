@@ -551,7 +551,11 @@ def test_web_ui_with_real_emitters(
 
         # ---- the Issues page: open issues of every kind, filtered by kind
         page.click("#nav a[data-nav=issues]")
-        page.wait_for_selector("table.issues-table tbody tr[data-issue-id]")
+        # the previous page had an issues table too: wait for this page's rows
+        page.wait_for_function(
+            "() => new Set([...document.querySelectorAll("
+            "'table.issues-table tbody tr[data-issue-id]')].map(r => r.dataset.kind)).size >= 3"
+        )
         kinds = set(
             page.eval_on_selector_all(
                 "table.issues-table tbody tr[data-issue-id]", "rs => rs.map(r => r.dataset.kind)"
