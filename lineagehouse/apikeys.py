@@ -218,7 +218,9 @@ def server_secret(settings: Settings) -> bytes:
             "every API replica and for `lineagehouse keys`, e.g. "
             f"`export {SECRET_ENV}=$(python -c 'import secrets; print(secrets.token_hex(32))')` "
             "(or a secret file `lineagehouse_api__key_secret`); for local use only, turn "
-            "auth off with LINEAGEHOUSE_API__AUTH_ENABLED=false."
+            "auth off with LINEAGEHOUSE_API__AUTH_ENABLED=false. Next to `lineagehouse up`: "
+            "run this command while `up` runs, from the same directory (or with "
+            "LINEAGEHOUSE_DATA_DIR set to its data dir); it then uses `up`'s secret."
         )
     return value.encode("utf-8")
 

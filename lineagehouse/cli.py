@@ -57,6 +57,27 @@ def _settings(**overrides: Any) -> Settings:
     return settings
 
 
+def _admin_settings() -> Settings:
+    """Settings for the admin commands (`keys`, `webhooks`, `dlq`). Next to a running
+    `lineagehouse up` on the same data dir they reach its ClickHouse, and use the key
+    secret it keeps there, unless those are set explicitly."""
+    from pydantic import SecretStr
+
+    from lineagehouse.up import running_up
+
+    settings = _settings()
+    state = running_up(settings.data_dir)
+    if state is None:
+        return settings
+    clickhouse, api = settings.clickhouse, settings.api
+    if "url" not in clickhouse.model_fields_set:
+        clickhouse = clickhouse.model_copy(update={"url": str(state["clickhouse_url"])})
+    secret_file = settings.data_dir / "api_key_secret"
+    if api.key_secret is None and secret_file.exists():
+        api = api.model_copy(update={"key_secret": SecretStr(secret_file.read_text().strip())})
+    return settings.model_copy(update={"clickhouse": clickhouse, "api": api})
+
+
 @app.command()
 def broker(
     host: Annotated[str, typer.Option(help="Listen address")] = "127.0.0.1",

@@ -28,9 +28,9 @@ dlq_app = typer.Typer(
 
 
 def _settings() -> Settings:
-    from lineagehouse.cli import _settings as load  # the CLI module imports this one
+    from lineagehouse.cli import _admin_settings  # the CLI module imports this one
 
-    return load()
+    return _admin_settings()
 
 
 Since = Annotated[

@@ -33,7 +33,7 @@ def _run(action: Callable[[Any, Any], T]) -> tuple[T, Any]:
     from lineagehouse import cli
     from lineagehouse.store.client import connect
 
-    settings = cli._settings()
+    settings = cli._admin_settings()
     try:
         client = connect(settings.clickhouse)
         try:

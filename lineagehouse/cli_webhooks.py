@@ -32,7 +32,7 @@ def _run(action: Callable[[Any, str], T]) -> T:
     from lineagehouse import cli
     from lineagehouse.store.client import connect
 
-    settings = cli._settings()
+    settings = cli._admin_settings()
     try:
         client = connect(settings.clickhouse)
         try:

@@ -160,6 +160,27 @@ def test_up_kafka_transport_restart_replay_and_sigterm_drain(up: Up) -> None:
     http.emit(http_event)
     wait_for(lambda: up.count_final() == 1001, 60, "the event sent over HTTP")
 
+    # `lineagehouse keys create` next to the running `up`, with nothing set: it reaches
+    # up's ClickHouse and uses up's key secret, so the new key works on up's API.
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LINEAGEHOUSE_")}
+    env["LINEAGEHOUSE_DATA_DIR"] = str(up.data_dir)
+    made = subprocess.run(
+        lineagehouse_cmd("keys", "create", "--name", "reader", "--role", "read"),
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert made.returncode == 0, made.stderr
+    reader = next(w for w in made.stdout.split() if w.startswith("lh_"))
+    assert (
+        httpx.get(
+            events_url, params={"limit": 1}, headers={"Authorization": f"Bearer {reader}"}
+        ).status_code
+        == 200
+    )
+
     # Restart on the same data dir: the stored data and the key are found.
     assert up.stop() == 0
     up.start()
