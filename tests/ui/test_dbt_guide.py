@@ -28,7 +28,6 @@ import json
 import os
 import re
 import shutil
-import signal
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -39,8 +38,7 @@ import httpx
 import pytest
 from playwright.sync_api import Page
 
-from lineagehouse.embedded.process import free_port, stop_process
-from tests.conftest import lineagehouse_cmd, wait_for
+from tests.conftest import wait_for
 from tests.emitters import dbt_env
 from tests.test_emitter_dbt_http import (
     DOC_BROKER,
@@ -52,6 +50,7 @@ from tests.test_emitter_dbt_http import (
     snippet,
 )
 from tests.ui.test_ui import ARTIFACTS, browser_page, graph_nodes
+from tests.ui.user_up import Banner, running_up
 
 pytestmark = [pytest.mark.slow, pytest.mark.emitters, pytest.mark.timeout(900)]
 
@@ -63,27 +62,15 @@ TESTED_NODE = "model.lh_shop.stg_orders"
 DOC_CLICKHOUSE_PORT = "8123"
 
 
-class Banner:
-    """What `lineagehouse up` printed once it was up."""
-
-    def __init__(self, text: str) -> None:
-        self.text = text
-
-    def field(self, label: str) -> str:
-        match = re.search(rf"^  {re.escape(label)}\s+(\S+)", self.text, re.MULTILINE)
-        assert match, f"no {label!r} line in the banner:\n{self.text}"
-        return match.group(1)
-
-
 class UserUp:
     def __init__(self, banner: Banner, home: Path, env: dict[str, str]) -> None:
         self.banner = banner
         self.home = home
         self.env = env  # the user's shell: no LINEAGEHOUSE_* settings
-        self.kafka = banner.field("Kafka (embedded, memory only)")
-        self.clickhouse = banner.field("ClickHouse HTTP (embedded)")
-        self.url = banner.field("API")
-        self.key = banner.field("API key (admin)")
+        self.kafka = banner.field("Kafka (embedded, memory only)").split()[0]
+        self.clickhouse = banner.field("ClickHouse HTTP (embedded)").split()[0]
+        self.url = banner.api_url
+        self.key = banner.key
 
 
 @pytest.fixture
@@ -92,36 +79,8 @@ def user_up(tmp_path: Path) -> Iterator[UserUp]:
     home = tmp_path / "home"
     home.mkdir()
     env = {k: v for k, v in os.environ.items() if not k.startswith("LINEAGEHOUSE_")}
-    up_env = {
-        **env,
-        # only so that parallel test runs do not fight over the worker's metrics port
-        "LINEAGEHOUSE_WORKER__WEB_PORT": str(free_port()),
-        "LINEAGEHOUSE_WORKER__WEB_HOST": "127.0.0.1",
-    }
-    out_path = tmp_path / "up.out"
-    args = ["up", "--data-dir", str(home / ".lineagehouse")]
-    args += ["--kafka-port", str(free_port()), "--clickhouse-port", str(free_port())]
-    args += ["--api-port", str(free_port())]
-    with open(out_path, "wb") as out:
-        proc = subprocess.Popen(
-            lineagehouse_cmd(*args), cwd=home, env=up_env, stdout=out, stderr=subprocess.STDOUT
-        )
-
-    def up_ready() -> bool:
-        if proc.poll() is not None:
-            pytest.fail(f"up exited with {proc.returncode}:\n{out_path.read_text()}")
-        return b"Press Ctrl-C to stop" in out_path.read_bytes()
-
-    try:
-        wait_for(up_ready, 180, "`lineagehouse up` to print its banner")
-        yield UserUp(Banner(out_path.read_text()), home, env)
-    finally:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGINT)  # Ctrl-C
-            try:
-                proc.wait(timeout=120)
-            except subprocess.TimeoutExpired:
-                stop_process(proc, timeout_s=30)
+    with running_up(home, home / ".lineagehouse", env, tmp_path / "up.out") as banner:
+        yield UserUp(banner, home, env)
 
 
 class Shots:

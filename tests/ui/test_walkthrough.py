@@ -14,10 +14,7 @@ The final graph (1440x900) goes to `artifacts/screenshots/walkthrough-graph.png`
 from __future__ import annotations
 
 import os
-import re
-import shlex
 import shutil
-import signal
 import subprocess
 import time
 from collections.abc import Iterator
@@ -26,9 +23,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from lineagehouse.embedded.process import free_port, stop_process
 from tests.conftest import REPO, lineagehouse_cmd, wait_for
 from tests.ui.test_ui import ARTIFACTS, DOCS_SHOTS, browser_page, graph_nodes
+from tests.ui.user_up import Banner, running_up
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
 
@@ -47,63 +44,14 @@ PIPELINE = {
 KINDS = {"assertion_failed", "run_failed", "schema_changed", "duration_outlier"}
 
 
-class Banner:
-    def __init__(self, text: str) -> None:
-        self.text = text
-
-    def field(self, label: str) -> str:
-        match = re.search(rf"^  {re.escape(label)}\s+(\S.*?)\s*$", self.text, re.MULTILINE)
-        assert match, f"no {label!r} line in the banner:\n{self.text}"
-        return match.group(1)
-
-    @property
-    def api_url(self) -> str:
-        return self.field("API").split()[0]
-
-    @property
-    def key(self) -> str:
-        return self.field("API key (admin)").split()[0]
-
-    @property
-    def demo_command(self) -> list[str]:
-        """The printed demo command, up to the "(then open ...)" remark."""
-        words = shlex.split(self.field("Sample lineage").split("   (")[0])
-        assert words[:2] == ["lineagehouse", "demo"], words
-        return words[2:]
-
-
 @pytest.fixture
 def user_up(tmp_path: Path) -> Iterator[tuple[Banner, Path, dict[str, str]]]:
     """`lineagehouse up` as a user starts it (with free ports); the banner once it's up."""
     home = tmp_path / "home"  # the user's working directory
     home.mkdir()
     env = {k: v for k, v in os.environ.items() if not k.startswith("LINEAGEHOUSE_")}
-    # only so that two test runs on one machine do not fight over the worker's metrics port
-    env["LINEAGEHOUSE_WORKER__WEB_PORT"] = str(free_port())
-    out_path = tmp_path / "up.out"
-    args = ["up", "--data-dir", str(tmp_path / "data")]
-    args += ["--kafka-port", str(free_port()), "--clickhouse-port", str(free_port())]
-    args += ["--api-port", str(free_port())]
-    with open(out_path, "wb") as out:
-        proc = subprocess.Popen(
-            lineagehouse_cmd(*args), cwd=home, env=env, stdout=out, stderr=subprocess.STDOUT
-        )
-
-    def up_ready() -> bool:
-        if proc.poll() is not None:
-            pytest.fail(f"up exited with {proc.returncode}:\n{out_path.read_text()}")
-        return b"Press Ctrl-C to stop" in out_path.read_bytes()
-
-    try:
-        wait_for(up_ready, 180, "`lineagehouse up` to print its banner")
-        yield Banner(out_path.read_text()), home, env
-    finally:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGINT)  # Ctrl-C
-            try:
-                proc.wait(timeout=120)
-            except subprocess.TimeoutExpired:
-                stop_process(proc, timeout_s=30)
+    with running_up(home, tmp_path / "data", env, tmp_path / "up.out") as banner:
+        yield banner, home, env
 
 
 def readme_walkthrough() -> str:
