@@ -158,18 +158,16 @@ class Quality:
     # -- existence ----------------------------------------------------------------------
 
     def dataset_exists(self, namespace: str, name: str) -> bool:
-        return bool(
-            self.client.command(
-                f"SELECT count() FROM {self.db}.datasets WHERE namespace = {{namespace:String}} "
-                "AND name = {name:String}",
-                parameters={"namespace": namespace, "name": name},
-            )
-        )
+        return self._exists("datasets", namespace, name)
 
     def job_exists(self, namespace: str, name: str) -> bool:
+        return self._exists("jobs", namespace, name)
+
+    def _exists(self, table: str, namespace: str, name: str) -> bool:
+        """Any row of `table` for the name (soft-deleted ones too: their history stays)."""
         return bool(
             self.client.command(
-                f"SELECT count() FROM {self.db}.jobs WHERE namespace = {{namespace:String}} "
+                f"SELECT count() FROM {self.db}.{table} WHERE namespace = {{namespace:String}} "
                 "AND name = {name:String}",
                 parameters={"namespace": namespace, "name": name},
             )

@@ -27,13 +27,11 @@ from urllib.parse import quote
 import httpx
 import pytest
 from clickhouse_connect.driver.client import Client
-from openlineage.client import OpenLineageClient
 from openlineage.client.event_v2 import InputDataset, Job, OutputDataset, Run, RunEvent, RunState
 from openlineage.client.facet_v2 import (
     data_quality_metrics_input_dataset as dq,
 )
 from openlineage.client.facet_v2 import error_message_run, schema_dataset
-from openlineage.client.transport.kafka import KafkaConfig, KafkaTransport
 
 from lineagehouse.drain import wait_until_drained
 from lineagehouse.settings import Settings
@@ -41,6 +39,7 @@ from lineagehouse.store.migrations import migrate
 from lineagehouse.store.webhooks import add_webhook
 from lineagehouse.topics import ensure_topics
 from tests.conftest import redeliver_stored_events, wait_for
+from tests.test_emitter_openlineage_python import client_for
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
 PRODUCER = "https://github.com/lineagehouse/lineagehouse/tests/issues"
@@ -86,15 +85,6 @@ def receiver() -> Iterator[Receiver]:
     found = Receiver()
     yield found
     found.server.shutdown()
-
-
-def client_for(settings: Settings) -> OpenLineageClient:
-    config = KafkaConfig(
-        topic=settings.topics.events,
-        config={"bootstrap.servers": settings.kafka.bootstrap_servers, "acks": "all"},
-        flush=True,
-    )
-    return OpenLineageClient(transport=KafkaTransport(config))
 
 
 def schema(*columns: str) -> schema_dataset.SchemaDatasetFacet:
