@@ -1,10 +1,18 @@
-"""Pure: records <-> Avro messages of the derived topics (fastavro), and their splicing.
+"""Pure: records <-> Avro messages of the derived topics, and their splicing.
 
 A message is an Avro object container (OCF, codec null) of records of one kind, written
 with the kind's schema (`schemas/avro/<kind>.v<N>.avsc`): self-describing, so any Avro
 reader can read it, and ClickHouse ingests it as it is (`FORMAT Avro`), without a Python
 decode and re-encode in the sink. The header `lineagehouse.schema` (`<kind>.v<N>`) names
 the schema version without parsing the container.
+
+fastavro parses the schemas, writes each container's header and reads containers back.
+The records themselves are encoded by a function compiled from the kind's schema
+(`_compile`): Avro's binary encoding is canonical (minimal zigzag varints, one block per
+array), so it writes exactly the bytes fastavro's writer does (a test compares them),
+and it encodes each distinct string or long of a batch once. Measured on the benchmark's
+events it takes a fifth of fastavro's time, whose generic per-field dispatch was the
+processor's largest cost (BENCHMARKS.md).
 
 Every container of one schema version is written with the same sync marker, so all of
 them start with the same header bytes: the sink joins many messages into one container
@@ -14,7 +22,8 @@ them start with the same header bytes: the sink joins many messages into one con
 from __future__ import annotations
 
 import io
-from collections.abc import Sequence
+import struct
+from collections.abc import Callable, Sequence
 from functools import cache
 from typing import Any
 
@@ -52,10 +61,118 @@ def header(tag: str) -> bytes:
     return buffer.getvalue()
 
 
-def _container(tag: str, rows: Sequence[dict[str, Any]]) -> bytes:
-    buffer = io.BytesIO()
-    writer(buffer, parsed_schema(tag), rows, sync_marker=SYNC_MARKER, sync_interval=1 << 22)
-    return buffer.getvalue()
+_INT64 = range(-(1 << 63), 1 << 63)
+
+
+def _long(value: int) -> bytes:
+    """Avro's encoding of an int or long: a zigzag varint."""
+    if value not in _INT64:
+        raise ValueError(f"{value} is out of range for an Avro long")
+    n = (value << 1) ^ (value >> 63)
+    out = bytearray()
+    while n > 0x7F:
+        out.append((n & 0x7F) | 0x80)
+        n >>= 7
+    out.append(n)
+    return bytes(out)
+
+
+def _string(value: str | bytes) -> bytes:
+    data = value.encode() if type(value) is str else value
+    return _long(len(data)) + data
+
+
+_EncodeRows = Callable[..., None]
+
+
+class _Source:
+    """Python source of an encoder, one statement per line."""
+
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+        self.names = 0
+
+    def name(self, prefix: str) -> str:
+        self.names += 1
+        return f"{prefix}{self.names}"
+
+    def add(self, depth: int, line: str) -> None:
+        self.lines.append("    " * depth + line)
+
+
+def _emit(src: _Source, schema: Any, value: str, depth: int) -> None:
+    """Statements appending the encoding of `value` (an expression) to the row's parts."""
+    if isinstance(schema, dict) and "logicalType" in schema:
+        raise ValueError(f"logical types are not used by the derived schemas: {schema}")
+    kind = schema["type"] if isinstance(schema, dict) else schema
+    if isinstance(schema, list):
+        if len(schema) != 2 or schema[0] != "null":
+            raise ValueError(f"only ['null', T] unions are supported, not {schema}")
+        var = src.name("u")
+        src.add(depth, f"{var} = {value}")
+        src.add(depth, f"if {var} is None:")
+        src.add(depth + 1, "part(b'\\x00')")
+        src.add(depth, "else:")
+        src.add(depth + 1, "part(b'\\x02')")
+        _emit(src, schema[1], var, depth + 1)
+    elif kind == "record":
+        var = src.name("r")
+        src.add(depth, f"{var} = {value}")
+        for field in schema["fields"]:
+            _emit(src, field["type"], f"{var}[{field['name']!r}]", depth)
+    elif kind == "array":
+        var, item = src.name("a"), src.name("i")
+        src.add(depth, f"{var} = {value}")
+        src.add(depth, f"if {var}:")
+        src.add(depth + 1, f"part(long_(len({var})))")
+        src.add(depth + 1, f"for {item} in {var}:")
+        _emit(src, schema["items"], item, depth + 2)
+        src.add(depth, "part(b'\\x00')")
+    elif kind in ("string", "long", "int"):  # memoised: values repeat within a batch
+        memo, encoder = ("strings", "string_") if kind == "string" else ("longs", "long_")
+        var, encoded = src.name("v"), src.name("e")
+        src.add(depth, f"{var} = {value}")
+        src.add(depth, f"{encoded} = {memo}.get({var})")
+        src.add(depth, f"if {encoded} is None:")
+        src.add(depth + 1, f"{encoded} = {memo}[{var}] = {encoder}({var})")
+        src.add(depth, f"part({encoded})")
+    elif kind == "bytes":
+        src.add(depth, f"part(string_({value}))")
+    elif kind == "double":
+        src.add(depth, f"part(double_({value}))")
+    else:
+        raise ValueError(f"Avro type {kind!r} is not used by the derived schemas")
+
+
+@cache
+def _compile(tag: str) -> _EncodeRows:
+    """`encode_rows(rows, append, strings, longs)`: appends each row's encoding (bytes) to
+    `append`; `strings` and `longs` memoise encoded values across calls that share them."""
+    src = _Source()
+    _emit(src, avro_schema(*_parse_tag(tag)), "row", 2)
+    code = "\n".join(
+        [
+            "def encode_rows(rows, append, strings, longs):",
+            "    for row in rows:",
+            "        parts = []",
+            "        part = parts.append",
+            *src.lines,
+            "        append(b''.join(parts))",
+        ]
+    )
+    scope: dict[str, Any] = {
+        "long_": _long,
+        "string_": _string,
+        "double_": struct.Struct("<d").pack,
+    }
+    exec(compile(code, f"<avro encoder {tag}>", "exec"), scope)
+    return scope["encode_rows"]
+
+
+def _container(tag: str, encoded: Sequence[bytes]) -> bytes:
+    """An object container holding already encoded records, in one block."""
+    data = b"".join(encoded)
+    return b"".join((header(tag), _long(len(encoded)), _long(len(data)), data, SYNC_MARKER))
 
 
 def encode(
@@ -68,14 +185,19 @@ def encode(
     if not rows:
         return []
     tag = schema_tag(kind)
-    payload = _container(tag, rows)
-    if len(payload) <= max_message_bytes or len(rows) == 1:
-        return [(payload, len(rows))]
-    parts = -(-len(payload) // max_message_bytes) + 1
-    step = -(-len(rows) // parts)
+    encoded: list[bytes] = []
+    _compile(tag)(rows, encoded.append, {}, {})
+    overhead = len(header(tag)) + 2 * 10 + len(SYNC_MARKER)  # header, two varints, sync
+    if sum(map(len, encoded)) + overhead <= max_message_bytes:
+        return [(_container(tag, encoded), len(encoded))]
     messages: list[tuple[bytes, int]] = []
-    for start in range(0, len(rows), step):
-        messages.extend(encode(kind, rows[start : start + step], max_message_bytes))
+    start, size = 0, overhead
+    for index, record in enumerate(encoded):
+        if index > start and size + len(record) > max_message_bytes:
+            messages.append((_container(tag, encoded[start:index]), index - start))
+            start, size = index, overhead
+        size += len(record)
+    messages.append((_container(tag, encoded[start:]), len(encoded) - start))
     return messages
 
 

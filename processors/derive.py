@@ -53,10 +53,13 @@ def _str(obj: dict, key: str) -> str:
     return value if type(value) is str else ""
 
 
+_MAX_COUNT = (1 << 63) - 1  # what a ClickHouse Int64/UInt64 column and an Avro long hold
+
+
 def _count(obj: dict, *keys: str) -> int | None:
     for key in keys:
         value = obj.get(key)
-        if type(value) is int and value >= 0:
+        if type(value) is int and 0 <= value <= _MAX_COUNT:
             return value
     return None
 

@@ -145,3 +145,25 @@ def test_dataset_event_metrics_have_no_run() -> None:
     }
     (row,) = derive(event, "e1")["quality_metrics"]
     assert (row["run_id"], row["direction"], row["metrics"]["row_count"]) == ("", "", 5)
+
+
+def test_counts_beyond_a_64_bit_column_are_left_out_not_fatal() -> None:
+    """JSON allows any integer and orjson parses up to 2**64-1; a count that no Int64
+    column holds is dropped (the raw event keeps it), so every record still encodes."""
+    from lineagehouse.processors.avro import encode
+
+    huge = (1 << 64) - 1
+    metrics = {
+        "_producer": "t",
+        "_schemaURL": SCHEMA,
+        "rowCount": huge,
+        "columnMetrics": {"id": {"nullCount": huge, "distinctCount": 5}},
+    }
+    event = run_event(inputFacets={"dataQualityMetrics": metrics})
+    out = derive(event, "e1")
+    rows = {r["column_name"]: r["metrics"] for r in out["quality_metrics"]}
+    assert rows["id"]["null_count"] is None and rows["id"]["distinct_count"] == 5
+    assert "" not in rows  # nothing left to say about the dataset as a whole
+    assert out["io_edges"][0]["row_count"] is None
+    for kind, records in out.items():
+        assert encode(kind, records), kind
