@@ -125,6 +125,27 @@ def peak_rss_mb(pid: int) -> float:
     return 0.0
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of a process and of its live descendants (Linux)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    stats: dict[int, tuple[int, float]] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        # after the command: state, ppid, ..., utime (14th field of the line), stime
+        stats[int(entry.name)] = (int(fields[1]), (int(fields[11]) + int(fields[12])) / tick)
+    total, todo = 0.0, [pid]
+    while todo:
+        current = todo.pop()
+        total += stats.get(current, (0, 0.0))[1]
+        todo.extend(child for child, (parent, _) in stats.items() if parent == current)
+    return total
+
+
 def preload(settings: Settings, n: int) -> float:
     producer = Producer(
         {**settings.kafka.confluent_config(), "linger.ms": 20, "enable.idempotence": True}
@@ -261,11 +282,19 @@ def start_workers(settings: Settings, stages: str, logs: Any) -> list[subprocess
 
 
 def run_pipeline(
-    settings: Settings, n: int, stages: str, logs: Any
-) -> tuple[float, float, list[subprocess.Popen]]:
-    """(events/s, seconds) from the first consumed message until the sink committed every
-    derived message."""
+    settings: Settings, n: int, stages: str, logs: Any, services: dict[str, int]
+) -> tuple[float, float, list[subprocess.Popen], dict[str, float]]:
+    """(events/s, seconds, the workers, CPU seconds per process) from the first consumed
+    message until the sink committed every derived message. `services`: name -> pid of
+    the other processes whose CPU time counts (ClickHouse, the broker)."""
     procs = start_workers(settings, stages, logs)
+
+    def cpu() -> dict[str, float]:
+        used = {name: cpu_seconds(pid) for name, pid in services.items()}
+        used["worker"] = sum(cpu_seconds(proc.pid) for proc in procs)
+        return used
+
+    cpu_at_first: dict[str, float] = {}
     ports = [settings.worker.web_port + i for i in range(len(procs))]
     first = None
     shown = -1
@@ -278,6 +307,7 @@ def run_pipeline(
         consumed = metric(text, "lineagehouse_events_consumed_total")
         if consumed and first is None:
             first = time.perf_counter()
+            cpu_at_first = cpu()
         # accepted counts a batch once the broker acknowledged all it produced, and the
         # derived-message counter moves at the same time: no batch is in flight after it.
         accepted = metric(text, "lineagehouse_events_accepted_total")
@@ -288,14 +318,18 @@ def run_pipeline(
             progress("pipeline: events written", shown, n)
         if accepted >= n and produced and committed >= produced:
             elapsed = time.perf_counter() - (first or time.perf_counter())
+            cpu_at_end = cpu()
+            used = {name: cpu_at_end[name] - cpu_at_first.get(name, 0.0) for name in cpu_at_end}
             print("  where the worker's time went (seconds, summed over batches):")
             for name in (
                 "lineagehouse_processor_batch_seconds_sum",
                 "lineagehouse_sink_batch_seconds_sum",
             ):
                 print(f"    {name:<48}{metric(text, name):>8.1f}")
-            return n / elapsed, elapsed, procs
-        time.sleep(0.05)
+            return n / elapsed, elapsed, procs, used
+        # Watch closely for the start; after it, scrape twice a second: a scrape renders
+        # every metric in the worker, and 20 a second took ~10% of its CPU (py-spy).
+        time.sleep(0.05 if first is None else 0.5)
     raise SystemExit("the pipeline did not finish in 20 minutes")
 
 
@@ -414,7 +448,10 @@ def main() -> None:
             print("  reference: ClickHouse inserts of derived rows ...", flush=True)
             rows_rate, insert_events_rate, rows_per_event = insert_rate(ref, 20_000)
 
-            pipeline_rate, elapsed, procs = run_pipeline(main_run, n, args.stages, logs)
+            services = {"clickhouse": ch_proc.pid, "broker": broker.pid}
+            pipeline_rate, elapsed, procs, cpu_used = run_pipeline(
+                main_run, n, args.stages, logs, services
+            )
             worker_rss = sum(peak_rss_mb(p.pid) for p in procs)
             ch_rss, broker_rss = peak_rss_mb(ch_proc.pid), peak_rss_mb(broker.pid)
             for proc in procs:
@@ -436,6 +473,9 @@ def main() -> None:
             stop_process(broker)
             logs.close()
 
+    cpu_us = {name: seconds / n * 1e6 for name, seconds in cpu_used.items()}
+    cpu_total = sum(cpu_us.values())
+    cores = os.cpu_count() or 1
     p50 = statistics.median(latencies) if latencies else float("nan")
     p95 = latencies[int(0.95 * (len(latencies) - 1))] if latencies else float("nan")
     print()
@@ -453,6 +493,14 @@ def main() -> None:
         ("  ratio to faust no-op agent", f"{pipeline_rate / noop_rate:.2f}"),
         ("  ratio to ClickHouse insert (events/s)", f"{pipeline_rate / insert_events_rate:.2f}"),
         ("  ratio to target 10,000 events/s", f"{pipeline_rate / 10_000:.2f}"),
+        (
+            "CPU per event: worker / ClickHouse / broker, us",
+            f"{cpu_us['worker']:,.0f} / {cpu_us['clickhouse']:,.0f} / {cpu_us['broker']:,.0f}",
+        ),
+        (
+            f"  = all {cpu_total:,.0f} us: ceiling on {cores} cores, events/s",
+            f"{cores * 1e6 / cpu_total:,.0f}",
+        ),
         (
             "peak RSS worker / ClickHouse server / broker, MB",
             f"{worker_rss:,.0f} / {ch_rss:,.0f} / {broker_rss:,.0f}",
@@ -479,6 +527,8 @@ def main() -> None:
                 "ratio_kafka": round(pipeline_rate / raw_rate, 3),
                 "ratio_faust_noop": round(pipeline_rate / noop_rate, 2),
                 "ratio_clickhouse": round(pipeline_rate / insert_events_rate, 2),
+                "cpu_us_per_event": {name: round(us) for name, us in cpu_us.items()},
+                "cpu_ceiling_per_s": round(cores * 1e6 / cpu_total),
                 "peak_rss_mb": {
                     "worker": round(worker_rss),
                     "clickhouse": round(ch_rss),

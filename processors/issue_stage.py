@@ -30,7 +30,7 @@ import urllib.request
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, ClassVar
 
 from clickhouse_connect.driver.client import Client
 from confluent_kafka import Message, TopicPartition
@@ -94,6 +94,13 @@ class Subjects:
     jobs: set[tuple[str, str]] = field(default_factory=set)
     checks: set[tuple[str, str, str, str, str]] = field(default_factory=set)
     outputs: set[tuple[str, str]] = field(default_factory=set)
+
+    # The fields `add` reads, per kind: the stage decodes only these.
+    FIELDS: ClassVar[dict[str, tuple[str, ...]]] = {
+        "runs": ("job_namespace", "job_name"),
+        "quality_assertions": ("namespace", "name", "assertion", "column_name", "check_name"),
+        "io_edges": ("namespace", "name", "direction", "version_id", "run_id"),
+    }
 
     def add(self, kind: str, records: Iterable[dict[str, Any]]) -> None:
         if kind == "runs":
@@ -277,7 +284,8 @@ class IssueStage:
                 for msg in messages:
                     kind = self.topics.get(msg.topic())
                     if kind is not None and msg.value():
-                        subjects.add(kind, avro.decode(msg.value()))
+                        records = avro.decode(msg.value(), kind, Subjects.FIELDS[kind])
+                        subjects.add(kind, records)
                 found = self._evaluate(detector, subjects, stop)
                 if found is None:
                     break

@@ -67,6 +67,15 @@ def test_round_trip_is_exact(kind: str) -> None:
     assert decode(message) == rows
 
 
+def test_decoding_only_some_fields() -> None:
+    rows = derived(20)["io_edges"]
+    [(message, _)] = encode("io_edges", rows)
+    only = ("run_id", "namespace", "row_count")
+    assert decode(message, "io_edges", only) == [{k: r[k] for k in only} for r in rows]
+    with pytest.raises(ValueError, match=r"io_edges\.v1 has no field nope"):
+        decode(message, "io_edges", ("run_id", "nope"))
+
+
 def test_large_batches_split_below_the_limit_and_splice_back_in_order() -> None:
     rows = derived()["facets"]
     messages = encode("facets", rows, max_message_bytes=20_000)
@@ -223,3 +232,24 @@ def test_an_older_message_inserts_after_a_column_was_added(settings: Settings, c
     ch.command(f"ALTER TABLE {db}.runs ADD COLUMN cost SimpleAggregateFunction(max, UInt32)")
     write_records(ClickHouseSink(settings.clickhouse), db, derived(5))
     assert ch.command(f"SELECT count(), max(cost) FROM {db}.runs FINAL") == ["5", "0"]
+
+
+def test_the_issues_stage_reads_the_same_subjects_from_its_projection() -> None:
+    """The issues stage decodes only `Subjects.FIELDS`: those must be every field it uses."""
+    from lineagehouse.processors.issue_stage import WATCHED_KINDS, Subjects
+
+    out: dict[str, list] = {}
+    for i in range(40):
+        event = lineage_event(i, job=f"job_{i % 7}")
+        event["inputs"][0]["inputFacets"]["dataQualityAssertions"] = {
+            "_producer": "tests",
+            "_schemaURL": "https://openlineage.io/spec/facets/1-0-1/DataQualityAssertionsDatasetFacet.json",
+            "assertions": [{"assertion": "not_null", "success": i % 2 == 0, "column": "id"}],
+        }
+        derive(event, str(event_id(event)), out)
+    for kind in WATCHED_KINDS:
+        whole, projected = Subjects(), Subjects()
+        whole.add(kind, out[kind])
+        [(message, _)] = encode(kind, out[kind])
+        projected.add(kind, decode(message, kind, Subjects.FIELDS[kind]))
+        assert len(whole) > 0 and projected == whole, kind
