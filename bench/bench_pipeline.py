@@ -327,9 +327,9 @@ def run_pipeline(
             ):
                 print(f"    {name:<48}{metric(text, name):>8.1f}")
             return n / elapsed, elapsed, procs, used
-        # Watch closely for the start; after it, scrape twice a second: a scrape renders
+        # Watch closely for the start; after it, scrape once a second: a scrape renders
         # every metric in the worker, and 20 a second took ~10% of its CPU (py-spy).
-        time.sleep(0.05 if first is None else 0.5)
+        time.sleep(0.05 if first is None else 1.0)
     raise SystemExit("the pipeline did not finish in 20 minutes")
 
 
