@@ -204,6 +204,12 @@ class IssueSettings(_Section):
 
     enabled: bool = Field(True, description="run the issues stage in `lineagehouse worker`")
     group_id: str = Field("lineagehouse-issues", description="consumer group of the issues stage")
+    batch_interval_s: float = Field(
+        2.0,
+        gt=0,
+        description="the issues stage gathers this long before judging what it saw (a job "
+        "seen many times in the interval is read once)",
+    )
     duration_min_history: int = Field(
         5, ge=2, description="completed runs a job needs before its durations are judged"
     )

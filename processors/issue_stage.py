@@ -275,7 +275,7 @@ class IssueStage:
         log.info("issues stage started", extra={"topics": sorted(self.topics)})
         try:
             while not stop.is_set():
-                messages = usable(self.consumer.consume(1000, 0.5), self.consumer)
+                messages = self._gather(stop)
                 if not messages:
                     continue
                 if not self._wait_for_sink(probe, messages, stop):
@@ -310,6 +310,21 @@ class IssueStage:
             self.consumer.close()
             dispatcher.join(timeout=self.settings.issues.webhook_timeout_s + 1)
             log.info("issues stage stopped")
+
+    def _gather(self, stop: threading.Event) -> list[Message]:
+        """The messages of one batch: what arrives within `issues.batch_interval_s` of
+        the first one (at most 20,000). Jobs and datasets recur from event to event, so
+        a longer batch reads each history once for many events."""
+        messages = usable(self.consumer.consume(1000, 0.5), self.consumer)
+        if not messages:
+            return messages
+        until = time.monotonic() + self.settings.issues.batch_interval_s
+        while len(messages) < 20_000 and not stop.is_set():
+            left = until - time.monotonic()
+            if left <= 0:
+                break
+            messages += usable(self.consumer.consume(1000, min(left, 0.5)), self.consumer)
+        return messages
 
     def _evaluate(
         self, detector: IssueDetector, subjects: Subjects, stop: threading.Event

@@ -8,7 +8,8 @@ Commit protocol of this stage (see ARCHITECTURE.md for the whole):
    the oldest message is `worker.sink_flush_interval_s` old, join each table's messages
    into one Avro container (`avro.splice`) and insert it (`FORMAT Avro`), retrying with
    backoff until ClickHouse acknowledged (blocking is the backpressure; nothing is
-   dropped). Tables are written in `records.KIND_NAMES` order, runs last.
+   dropped). The tables are written together, then `runs` last (a reader who sees a run
+   sees its edges, datasets and facets).
 3. Only then commit the offsets of every message whose rows were inserted.
 
 A crash before 3 replays those messages; every table collapses the copies (identities
@@ -21,10 +22,11 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from clickhouse_connect.driver.client import Client
-from confluent_kafka import Message
+from confluent_kafka import TIMESTAMP_NOT_AVAILABLE, Message
 
 from lineagehouse import metrics
 from lineagehouse.processors.avro import (
@@ -152,7 +154,13 @@ class SinkStage:
         self.settings = settings
         worker = settings.worker
         self.faults = faults or Faults(worker.fault_point, worker.fault_after)
-        self.sink = ClickHouseSink(settings.clickhouse, worker.insert_retry_max_backoff_s)
+        # One client per table, so a flush inserts into every table at once (the chDB
+        # server and ClickHouse both run inserts in parallel); runs wait for the rest.
+        self.sinks = {
+            kind: ClickHouseSink(settings.clickhouse, worker.insert_retry_max_backoff_s)
+            for kind in KIND_NAMES
+        }
+        self.pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="sink-insert")
         self.consumer = batch_consumer(settings, worker.sink_group_id, worker.derived_message_bytes)
         self.topics = {settings.topics.derived(kind): kind for kind in KIND_NAMES}
         self.database = settings.clickhouse.database
@@ -170,10 +178,11 @@ class SinkStage:
                 wait = worker.sink_flush_interval_s
                 if consumed:
                     wait = max(0.0, oldest + worker.sink_flush_interval_s - time.monotonic())
-                messages = usable(self.consumer.consume(1000, min(wait, 0.5)), self.consumer)
+                called = time.monotonic()
+                messages = usable(self.consumer.consume(1000, min(wait, 0.1)), self.consumer)
                 for msg in messages:  # a flush holds at most about sink_batch_rows rows
                     if not consumed:
-                        oldest = time.monotonic()
+                        oldest = _produced_at(msg, called)
                     consumed.append(msg)
                     rows += self._buffer(msg, buffers)
                     self.faults.reached("sink.after_consume")
@@ -193,6 +202,7 @@ class SinkStage:
             )
         finally:
             self.consumer.close()
+            self.pool.shutdown()
             log.info("sink stopped")
 
     def _buffer(self, msg: Message, buffers: dict[str, dict[str, list[tuple[bytes, int]]]]) -> int:
@@ -216,15 +226,15 @@ class SinkStage:
         consumed: list[Message],
         stop: threading.Event,
     ) -> None:
-        first = True
-        for kind in KIND_NAMES:  # raw events first, runs last
-            for tag, messages in buffers.get(kind, {}).items():
-                container = splice(tag, [value for value, _ in messages])
-                rows = sum(count for _, count in messages)
-                self.sink.write_avro(f"{self.database}.{kind}", container, rows, stop.is_set)
-                if first:
-                    self.faults.reached("sink.mid_insert")
-                    first = False
+        """Insert everything buffered (every table at once, then runs), then commit."""
+        inserts = [
+            (kind, splice(tag, [value for value, _ in messages]), sum(n for _, n in messages))
+            for kind in KIND_NAMES
+            for tag, messages in buffers.get(kind, {}).items()
+        ]
+        self._insert_all([i for i in inserts if i[0] != "runs"], stop)
+        self.faults.reached("sink.mid_insert")
+        self._insert_all([i for i in inserts if i[0] == "runs"], stop)
         self.faults.reached("sink.after_insert")
         try:
             commit(self.consumer, next_offsets(consumed))
@@ -232,6 +242,34 @@ class SinkStage:
         except Exception as exc:  # the messages replay; the tables absorb them
             log.warning("commit failed", extra={"error": str(exc)})
         self.faults.reached("sink.after_commit")
+
+    def _insert_all(self, inserts: list[tuple[str, bytes, int]], stop: threading.Event) -> None:
+        """Insert containers in parallel; returns when ClickHouse acknowledged all of them
+        (raises SinkStopped, once all have ended, if the worker stopped meanwhile)."""
+        futures = [
+            self.pool.submit(
+                self.sinks[kind].write_avro,
+                f"{self.database}.{kind}",
+                container,
+                rows,
+                stop.is_set,
+            )
+            for kind, container, rows in inserts
+        ]
+        for future in futures:
+            future.exception()  # wait for every insert before raising any error
+        for future in futures:
+            future.result()
+
+
+def _produced_at(msg: Message, received: float) -> float:
+    """When a message was produced, on this process's monotonic clock (at most
+    `received`): its age, not the time it was read, decides when its rows are flushed."""
+    kind, millis = msg.timestamp()
+    if kind == TIMESTAMP_NOT_AVAILABLE:
+        return received
+    age = time.time() - millis / 1000
+    return received - min(max(age, 0.0), 60.0)
 
 
 def write_records(

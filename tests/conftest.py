@@ -150,7 +150,7 @@ def make_settings(broker: str, clickhouse_url: str, tmp_path: Path) -> Callable[
                 "batch_timeout_s": 0.2,
                 "sink_flush_interval_s": 0.3,
             },
-            "issues": {"group_id": f"test-issues-{tag}"},
+            "issues": {"group_id": f"test-issues-{tag}", "batch_interval_s": 0.3},
             "api": {"port": free_port(), "key_secret": TEST_KEY_SECRET},
         }
         for key, value in overrides.items():
