@@ -709,85 +709,59 @@ def _metrics(ctx: _Event, base: dict, direction: str, stats: dict, facets: dict)
     rows = ctx.out.get("quality_metrics")
     if rows is None:
         rows = ctx.out["quality_metrics"] = []
-    namespace, name, key = base["namespace"], base["name"], base["dataset_key"]
-    run_id, job_namespace, job_name = ctx.run_id, ctx.job_namespace, ctx.job_name
-    t, event_id = ctx.time, ctx.event_id
-    row_count = _pick(_count(quality, "rowCount"), _count(counts, "rowCount"))
-    byte_count = _pick(_count(quality, "bytes"), _count(counts, "size", "bytes"))
-    file_count = _pick(_count(quality, "fileCount"), _count(counts, "fileCount"))
-    last_updated = _time_ms(quality.get("lastUpdated")) if quality else None
-    if (
-        row_count is not None
-        or byte_count is not None
-        or file_count is not None
-        or (last_updated is not None)
-    ):
-        rows.append(
-            {
-                "namespace": namespace,
-                "name": name,
-                "run_id": run_id,
-                "direction": direction,
-                "column_name": "",
-                "dataset_key": key,
-                "job_namespace": job_namespace,
-                "job_name": job_name,
-                "first_seen": t,
-                "last_seen": t,
-                "metrics": {
-                    "time": t,
-                    "event_id": event_id,
-                    "row_count": row_count,
-                    "byte_count": byte_count,
-                    "file_count": file_count,
-                    "last_updated": last_updated,
-                    "null_count": None,
-                    "distinct_count": None,
-                    "sum": None,
-                    "count": None,
-                    "min": None,
-                    "max": None,
-                    "quantiles": "",
-                },
-            }
-        )
+    head = {"namespace": base["namespace"], "name": base["name"], "run_id": ctx.run_id}
+    tail = {
+        "dataset_key": base["dataset_key"],
+        "job_namespace": ctx.job_namespace,
+        "job_name": ctx.job_name,
+        "first_seen": ctx.time,
+        "last_seen": ctx.time,
+    }
+    empty = {
+        "time": ctx.time,
+        "event_id": ctx.event_id,
+        "row_count": None,
+        "byte_count": None,
+        "file_count": None,
+        "last_updated": None,
+        "null_count": None,
+        "distinct_count": None,
+        "sum": None,
+        "count": None,
+        "min": None,
+        "max": None,
+        "quantiles": "",
+    }
+    whole = {
+        "row_count": _pick(_count(quality, "rowCount"), _count(counts, "rowCount")),
+        "byte_count": _pick(_count(quality, "bytes"), _count(counts, "size", "bytes")),
+        "file_count": _pick(_count(quality, "fileCount"), _count(counts, "fileCount")),
+        "last_updated": _time_ms(quality.get("lastUpdated")) if quality else None,
+    }
+    if any(value is not None for value in whole.values()):
+        metrics = {**empty, **whole}
+        rows.append({**head, "direction": direction, "column_name": "", **tail, "metrics": metrics})
     columns = quality.get("columnMetrics") if quality else None
     if type(columns) is not dict:
         return
-    for column, metrics in columns.items():
-        if type(metrics) is not dict:
+    for column, found in columns.items():
+        if type(found) is not dict:
             continue
-        quantiles = metrics.get("quantiles")
+        quantiles = found.get("quantiles")
+        metrics = {
+            **empty,
+            "null_count": _count(found, "nullCount"),
+            "distinct_count": _count(found, "distinctCount"),
+            "sum": _number(found, "sum"),
+            "count": _number(found, "count"),
+            "min": _number(found, "min"),
+            "max": _number(found, "max"),
+            "quantiles": orjson.dumps(quantiles, option=orjson.OPT_SORT_KEYS).decode()
+            if type(quantiles) is dict
+            else "",
+        }
         rows.append(
-            {
-                "namespace": namespace,
-                "name": name,
-                "run_id": run_id,
-                "direction": direction,
-                "column_name": column,
-                "dataset_key": key,
-                "job_namespace": job_namespace,
-                "job_name": job_name,
-                "first_seen": t,
-                "last_seen": t,
-                "metrics": {
-                    "time": t,
-                    "event_id": event_id,
-                    "row_count": None,
-                    "byte_count": None,
-                    "file_count": None,
-                    "last_updated": None,
-                    "null_count": _count(metrics, "nullCount"),
-                    "distinct_count": _count(metrics, "distinctCount"),
-                    "sum": _number(metrics, "sum"),
-                    "count": _number(metrics, "count"),
-                    "min": _number(metrics, "min"),
-                    "max": _number(metrics, "max"),
-                    "quantiles": orjson.dumps(quantiles, option=orjson.OPT_SORT_KEYS).decode()
-                    if type(quantiles) is dict
-                    else "",
-                },
-            }
+            {**head, "direction": direction, "column_name": column, **tail, "metrics": metrics}
         )
 
 
