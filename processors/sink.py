@@ -8,8 +8,8 @@ Commit protocol of this stage (see ARCHITECTURE.md for the whole):
    the oldest message was produced `worker.sink_flush_interval_s` ago, join each table's
    messages into one Avro container (`avro.splice`) and insert it (`FORMAT Avro`),
    retrying with backoff until ClickHouse acknowledged (blocking is the backpressure;
-   nothing is dropped). The tables are written together, then `runs` last (a reader who sees a run
-   sees its edges, datasets and facets).
+   nothing is dropped). The tables are written together, then `runs` last (a reader
+   who sees a run sees its edges, datasets and facets).
 3. Only then commit the offsets of every message whose rows were inserted.
 
 A crash before 3 replays those messages; every table collapses the copies (identities
