@@ -145,6 +145,13 @@ class WorkerSettings(_Section):
     sink_flush_interval_s: float = Field(
         0.5, gt=0, description="... or once its oldest buffered row is this old"
     )
+    sink_backlog_flush_interval_s: float = Field(
+        3.0,
+        gt=0,
+        description="when the events being written were produced longer ago than this (a "
+        "backlog), the sink flushes this often instead: larger inserts, less ClickHouse "
+        "work per row, a faster catch-up",
+    )
     derived_message_bytes: int = Field(
         900_000, ge=1024, description="largest Avro message on a derived topic (split above)"
     )

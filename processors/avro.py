@@ -33,6 +33,9 @@ from lineagehouse.processors.records import SCHEMA_VERSION, avro_schema
 
 SCHEMA_HEADER = "lineagehouse.schema"
 ROWS_HEADER = "lineagehouse.rows"  # how many records a message holds
+# When the oldest input event behind a message was produced (epoch ms): how far behind
+# the pipeline is, which the sink uses to batch more while it catches up.
+INPUT_TIME_HEADER = "lineagehouse.input-time"
 SYNC_MARKER = b"lineagehouse-v1\x00"  # 16 bytes, the same in every container
 DEFAULT_MAX_MESSAGE_BYTES = 900_000
 

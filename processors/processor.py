@@ -29,7 +29,13 @@ from datetime import UTC, datetime
 from confluent_kafka import KafkaException, Message
 
 from lineagehouse import metrics
-from lineagehouse.processors.avro import ROWS_HEADER, SCHEMA_HEADER, encode, schema_tag
+from lineagehouse.processors.avro import (
+    INPUT_TIME_HEADER,
+    ROWS_HEADER,
+    SCHEMA_HEADER,
+    encode,
+    schema_tag,
+)
 from lineagehouse.processors.deadletter import DeadLetter
 from lineagehouse.processors.derive import Record, Records
 from lineagehouse.processors.events import Source
@@ -162,7 +168,7 @@ class ProcessorStage:
             by_partition.setdefault(letter.source.partition, {}).setdefault(
                 "dead_letters", []
             ).append(letter.record())
-        outgoing, new_content, rows = self._messages(by_partition, dead)
+        outgoing, new_content, rows = self._messages(by_partition, dead, _input_times(messages))
         backoff = 0.2
         while True:
             try:
@@ -185,7 +191,7 @@ class ProcessorStage:
         metrics.PROCESSOR_BATCH_SECONDS.observe(time.perf_counter() - started)
 
     def _messages(
-        self, by_partition: dict[int, Records], dead: list[DeadLetter]
+        self, by_partition: dict[int, Records], dead: list[DeadLetter], input_times: dict[int, int]
     ) -> tuple[list[tuple], set[str], dict[str, int]]:
         """Everything one batch sends, as `Sender.send` arguments: the dead letters, then
         per input partition and kind the Avro containers of its combined records (content
@@ -202,6 +208,7 @@ class ProcessorStage:
         rows_by_kind: dict[str, int] = {}
         for input_partition, records in by_partition.items():
             key = f"{topics.events}/{input_partition}".encode()
+            input_time = (INPUT_TIME_HEADER, str(input_times.get(input_partition, 0)).encode())
             for kind, rows in records.items():
                 rows = self.content.unsent(kind, combine(kind, rows), new_content)
                 if not rows:
@@ -210,6 +217,18 @@ class ProcessorStage:
                 topic = topics.derived(kind)
                 tag = (SCHEMA_HEADER, schema_tag(kind).encode())
                 for payload, count in encode(kind, rows, limit):
-                    headers = [tag, (ROWS_HEADER, str(count).encode())]
+                    headers = [tag, (ROWS_HEADER, str(count).encode()), input_time]
                     outgoing.append((topic, payload, key, None, headers))
         return outgoing, new_content, rows_by_kind
+
+
+def _input_times(messages: list[Message]) -> dict[int, int]:
+    """Per input partition, when its oldest message of the batch was produced (epoch
+    ms; 0 when the broker gives no timestamp)."""
+    oldest: dict[int, int] = {}
+    for msg in messages:
+        partition = msg.partition()
+        millis = msg.timestamp()[1]
+        if millis > 0 and millis < oldest.get(partition, 1 << 62):
+            oldest[partition] = millis
+    return oldest

@@ -155,3 +155,60 @@ def test_worker_retries_until_clickhouse_can_take_the_rows(
 def _worker_logs(settings: Settings) -> bytes:
     logs = sorted(settings.data_dir.parent.glob("worker-*.log"))
     return b"".join(p.read_bytes() for p in logs)
+
+
+def test_derived_messages_say_how_old_their_input_is(
+    make_settings: Callable[..., Settings], ch: Client, start_worker
+) -> None:
+    """Each derived message carries when its oldest input event was produced, which the
+    sink uses to batch more while it works through a backlog."""
+    import time
+
+    from confluent_kafka import Producer
+
+    from lineagehouse.processors.avro import INPUT_TIME_HEADER, decode
+
+    settings = make_settings(worker={"batch_size": 100})
+    migrate(settings)
+    ensure_topics(settings)
+    start = int(time.time() * 1000) - 3_600_000  # an hour behind: a backlog
+    events = [run_event(i, job=f"job_{i % 5}") for i in range(300)]
+    produced = {e["run"]["runId"]: start + 1000 * i for i, e in enumerate(events)}
+    producer = Producer(settings.kafka.confluent_config())
+    for event in events:
+        producer.produce(
+            settings.topics.events,
+            encode(event),
+            run_key(event),
+            timestamp=produced[event["run"]["runId"]],
+        )
+    assert producer.flush(30) == 0
+
+    worker = start_worker(settings)
+    db = settings.clickhouse.database
+    wait_for(
+        lambda: ch.command(f"SELECT count() FROM {db}.runs FINAL") == 300,
+        120,
+        "every run",
+        alive=worker,
+    )
+    consumer = Consumer(
+        {
+            **settings.kafka.confluent_config(),
+            "group.id": "t-input",
+            "auto.offset.reset": "earliest",
+        }
+    )
+    consumer.subscribe([settings.topics.derived("runs")])
+    seen: set[str] = set()
+    deadline = time.monotonic() + 60
+    while len(seen) < 300 and time.monotonic() < deadline:
+        for msg in consumer.consume(100, 1.0):
+            if msg.error():
+                continue
+            runs = [r["run_id"] for r in decode(msg.value())]
+            header = dict(msg.headers())[INPUT_TIME_HEADER]
+            assert int(header) == min(produced[r] for r in runs)
+            seen.update(runs)
+    consumer.close()
+    assert seen == set(produced)
