@@ -333,9 +333,12 @@ def run_pipeline(
     raise SystemExit("the pipeline did not finish in 20 minutes")
 
 
-def latency_run(settings: Settings, rate: float, seconds: float, logs: Any) -> list[float]:
-    """Produce at `rate` events/s; seconds from produce to queryable run, sampled."""
-    procs = start_workers(settings, "all", logs)
+def latency_run(
+    settings: Settings, rate: float, seconds: float, stages: str, logs: Any
+) -> list[float]:
+    """Produce at `rate` events/s to workers laid out as `stages`; seconds from produce
+    to queryable run, sampled."""
+    procs = start_workers(settings, stages, logs)
     client = clickhouse_connect.get_client(
         host="127.0.0.1", port=int(settings.clickhouse.url.rsplit(":", 1)[1])
     )
@@ -465,7 +468,9 @@ def main() -> None:
             paced = make_settings(tmp, kafka, url, "bench_lat", web)
             migrate(paced)
             ensure_topics(paced)
-            latencies = latency_run(paced, pipeline_rate / 2, args.latency_seconds, logs)
+            latencies = latency_run(
+                paced, pipeline_rate / 2, args.latency_seconds, args.stages, logs
+            )
         finally:
             for proc in procs:
                 stop_process(proc)
