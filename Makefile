@@ -43,6 +43,7 @@ format: install
 bench: install  ## throughput figures; see BENCHMARKS.md
 	$(BIN)/python bench/bench_clickhouse_server.py
 	$(BIN)/python bench/bench_validate.py
+	$(BIN)/python bench/bench_encode.py
 	$(BIN)/python bench/bench_pipeline.py
 	$(BIN)/python bench/bench_lineage.py
 	$(BIN)/python bench/bench_issues.py
