@@ -174,9 +174,10 @@ class SinkStage:
         consumed: list[Message] = []
         rows = 0
         oldest = 0.0
+        interval = worker.sink_flush_interval_s  # for the rows buffered now
         try:
             while not stop.is_set():
-                wait = interval = worker.sink_flush_interval_s
+                wait = interval
                 if consumed:
                     wait = max(0.0, oldest + interval - time.monotonic())
                 called = time.monotonic()
