@@ -10,9 +10,9 @@ fastavro parses the schemas, writes each container's header and reads containers
 The records themselves are encoded by a function compiled from the kind's schema
 (`_compile`): Avro's binary encoding is canonical (minimal zigzag varints, one block per
 array), so it writes exactly the bytes fastavro's writer does (a test compares them),
-and it encodes each distinct string or long of a batch once. Measured on the benchmark's
-events it takes a fifth of fastavro's time, whose generic per-field dispatch was the
-processor's largest cost (BENCHMARKS.md).
+and it encodes each distinct string or long of a batch once. On the benchmark's events it
+takes 40% of the time of fastavro's writer, whose per-field dispatch had become the
+processor's largest cost (`bench/bench_encode.py`, BENCHMARKS.md).
 
 Every container of one schema version is written with the same sync marker, so all of
 them start with the same header bytes: the sink joins many messages into one container
