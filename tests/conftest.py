@@ -149,7 +149,7 @@ def make_settings(broker: str, clickhouse_url: str, tmp_path: Path) -> Callable[
                 "web_port": free_port(),
                 "batch_timeout_s": 0.2,
                 "sink_flush_interval_s": 0.3,
-                "sink_backlog_flush_interval_s": 1.0,
+                "sink_backlog_flush_interval_s": 0.3,  # tests count on small flushes
             },
             "issues": {"group_id": f"test-issues-{tag}", "batch_interval_s": 0.3},
             "api": {"port": free_port(), "key_secret": TEST_KEY_SECRET},

@@ -30,7 +30,8 @@ def counts(ch: Client, settings: Settings) -> tuple[int, int, int]:
 def test_sigkill_mid_stream_every_event_once(
     make_settings: Callable[..., Settings], ch: Client, start_worker
 ) -> None:
-    settings = make_settings(worker={"batch_size": 500})
+    # Small inserts, so that the stream is still being written when the kill comes.
+    settings = make_settings(worker={"batch_size": 500, "sink_batch_rows": 2000})
     migrate(settings)
     ensure_topics(settings)
     events = [run_event(i, job=f"job_{i % 40}") for i in range(20_000)]
