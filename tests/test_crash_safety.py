@@ -72,8 +72,16 @@ def wait_complete(ch: Client, settings: Settings, expected: dict[str, int], aliv
 def test_crash_at_each_commit_step_loses_and_duplicates_nothing(
     point: str, make_settings: Callable[..., Settings], ch: Client, start_worker: Any
 ) -> None:
+    # The second time, so that some work was committed before the crash; the issues
+    # stage may see the whole stream in one batch, so there the first time.
+    after = 1 if point.startswith("issues.") else 2
     settings = make_settings(
-        worker={"batch_size": 200, "sink_batch_rows": 2000, "fault_point": point, "fault_after": 2}
+        worker={
+            "batch_size": 200,
+            "sink_batch_rows": 2000,
+            "fault_point": point,
+            "fault_after": after,
+        }
     )
     events = stream(1200, jobs=12)
     expected = load(settings, events)
