@@ -64,13 +64,13 @@ def header(tag: str) -> bytes:
     return buffer.getvalue()
 
 
-_LONG_MIN, _LONG_MAX = -(1 << 63), (1 << 63) - 1
+LONG_MIN, LONG_MAX = -(1 << 63), (1 << 63) - 1  # what an Avro long (and Int64) holds
 _ONE_BYTE = [bytes((n,)) for n in range(0x80)]
 
 
 def _long(value: int) -> bytes:
     """Avro's encoding of an int or long: a zigzag varint."""
-    if not _LONG_MIN <= value <= _LONG_MAX:
+    if not LONG_MIN <= value <= LONG_MAX:
         raise ValueError(f"{value} is out of range for an Avro long")
     n = (value << 1) ^ (value >> 63)
     if n < 0x80:

@@ -23,6 +23,7 @@ from typing import Any
 
 import orjson
 
+from lineagehouse.processors.avro import LONG_MAX
 from lineagehouse.processors.events import epoch_ms, parse_time
 from lineagehouse.processors.naming import identity
 from lineagehouse.processors.validate import json_path
@@ -53,13 +54,10 @@ def _str(obj: dict, key: str) -> str:
     return value if type(value) is str else ""
 
 
-_MAX_COUNT = (1 << 63) - 1  # what a ClickHouse Int64/UInt64 column and an Avro long hold
-
-
 def _count(obj: dict, *keys: str) -> int | None:
     for key in keys:
         value = obj.get(key)
-        if type(value) is int and 0 <= value <= _MAX_COUNT:
+        if type(value) is int and 0 <= value <= LONG_MAX:
             return value
     return None
 
