@@ -16,7 +16,6 @@ known for every run while the content is stored once.
 
 from __future__ import annotations
 
-import hashlib
 from collections import OrderedDict
 from collections.abc import Collection
 from typing import Any
@@ -25,6 +24,7 @@ import orjson
 
 from lineagehouse.processors.avro import LONG_MAX
 from lineagehouse.processors.events import epoch_ms, parse_time
+from lineagehouse.processors.hashing import blake2b
 from lineagehouse.processors.naming import identity
 from lineagehouse.processors.validate import json_path
 
@@ -63,7 +63,7 @@ def _count(obj: dict, *keys: str) -> int | None:
 
 
 def _hash(data: bytes) -> str:
-    return hashlib.blake2b(data, digest_size=8).hexdigest()
+    return blake2b(data, 8).hexdigest()
 
 
 class _Cache:

@@ -5,7 +5,6 @@ Imports nothing from faust, Kafka or ClickHouse; the worker wraps it.
 
 from __future__ import annotations
 
-import hashlib
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -13,6 +12,7 @@ from typing import Any
 
 import orjson
 
+from lineagehouse.processors.hashing import blake2b
 from lineagehouse.processors.records import fields
 
 EVENTS_RAW_COLUMNS = fields("events_raw")
@@ -33,7 +33,7 @@ class Source:
 def event_id(event: dict[str, Any]) -> uuid.UUID:
     """Identity of an event: a 128-bit hash of its canonical JSON (sorted keys, compact)."""
     canonical = orjson.dumps(event, option=orjson.OPT_SORT_KEYS)
-    return uuid.UUID(bytes=hashlib.blake2b(canonical, digest_size=16).digest())
+    return uuid.UUID(bytes=blake2b(canonical, 16).digest())
 
 
 def parse_time(value: Any) -> datetime:
