@@ -190,7 +190,7 @@ class Quality:
             "SELECT run_id, last_seen AS seen, job_namespace AS job_ns, job_name AS job "
             f"FROM (SELECT * FROM {self.db}.quality_assertions FINAL WHERE {cond}) "
             "UNION ALL SELECT run_id, last_seen, job_namespace, job_name "
-            f"FROM (SELECT * FROM {self.db}.quality_metrics FINAL WHERE {cond})) "
+            f"FROM (SELECT * FROM {self.db}.dataset_metrics FINAL WHERE {cond})) "
             "GROUP BY run_id ORDER BY time DESC, run_id LIMIT {runs:UInt32}",
             {**key, "runs": runs},
         )
@@ -207,15 +207,24 @@ class Quality:
             "AND run_id IN {ids:Array(String)}) ORDER BY assertion, column_name, check_name",
             params,
         )
-        parts = ", ".join(
-            f"tupleElement(metrics, '{p}') AS {p}"
-            for p in ("row_count", "byte_count", "file_count", "last_updated", *COLUMN_METRICS)
+        final = (
+            f"(SELECT * FROM {self.db}.dataset_metrics FINAL WHERE {cond} "
+            "AND run_id IN {ids:Array(String)})"
+        )
+        whole = ", ".join(
+            f"tupleElement(dataset, '{p}') AS {p}"
+            for p in ("row_count", "byte_count", "file_count", "last_updated")
         )
         metrics = self._rows(
-            f"SELECT run_id, direction, column_name, {parts}, "
-            "tupleElement(metrics, 'quantiles') AS quantiles "
-            f"FROM (SELECT * FROM {self.db}.quality_metrics FINAL WHERE {cond} "
-            "AND run_id IN {ids:Array(String)}) ORDER BY column_name",
+            f"SELECT run_id, direction, '' AS column_name, {whole} FROM {final} "
+            "WHERE tupleElement(dataset, 'time') > 0",
+            params,
+        )
+        parts = ", ".join(f"tupleElement(c, '{p}') AS {p}" for p in (*COLUMN_METRICS, "quantiles"))
+        metrics += self._rows(
+            f"SELECT run_id, direction, tupleElement(c, 'name') AS column_name, {parts} "
+            f"FROM (SELECT run_id, direction, tupleElement(columns, 'metrics') AS cs FROM {final}) "
+            "ARRAY JOIN cs AS c ORDER BY column_name",
             params,
         )
         states = {

@@ -692,9 +692,10 @@ def _assertion(ctx: _Event, base: dict, source: str, item: Any) -> Record | None
 
 
 def _metrics(ctx: _Event, base: dict, direction: str, stats: dict, facets: dict) -> None:
-    """One record for the dataset as a whole (rows, bytes, files, last update: from
-    `dataQualityMetrics`, else the input/output statistics facet) and one per column of
-    `columnMetrics`."""
+    """One record for the dataset: its whole-dataset counts (rows, bytes, files, last
+    update: from `dataQualityMetrics`, else the input/output statistics facet) and the
+    metrics of each column of `columnMetrics`; a part the event does not report keeps
+    time 0, so that it never wins over one that another event of the run reported."""
     quality = (
         _dict(stats, "dataQualityMetrics")
         or _dict(stats, "dataQuality")  # Great Expectations' older name
@@ -704,63 +705,80 @@ def _metrics(ctx: _Event, base: dict, direction: str, stats: dict, facets: dict)
     counts = _dict(stats, direction + "Statistics") if direction else _NO_VALUE
     if not quality and not counts:
         return
-    rows = ctx.out.get("quality_metrics")
-    if rows is None:
-        rows = ctx.out["quality_metrics"] = []
-    head = {"namespace": base["namespace"], "name": base["name"], "run_id": ctx.run_id}
-    tail = {
-        "dataset_key": base["dataset_key"],
-        "job_namespace": ctx.job_namespace,
-        "job_name": ctx.job_name,
-        "first_seen": ctx.time,
-        "last_seen": ctx.time,
-    }
-    empty = {
-        "time": ctx.time,
-        "event_id": ctx.event_id,
-        "row_count": None,
-        "byte_count": None,
-        "file_count": None,
-        "last_updated": None,
-        "null_count": None,
-        "distinct_count": None,
-        "sum": None,
-        "count": None,
-        "min": None,
-        "max": None,
-        "quantiles": "",
-    }
-    whole = {
-        "row_count": _pick(_count(quality, "rowCount"), _count(counts, "rowCount")),
-        "byte_count": _pick(_count(quality, "bytes"), _count(counts, "size", "bytes")),
-        "file_count": _pick(_count(quality, "fileCount"), _count(counts, "fileCount")),
-        "last_updated": _time_ms(quality.get("lastUpdated")) if quality else None,
-    }
-    if any(value is not None for value in whole.values()):
-        metrics = {**empty, **whole}
-        rows.append({**head, "direction": direction, "column_name": "", **tail, "metrics": metrics})
-    columns = quality.get("columnMetrics") if quality else None
-    if type(columns) is not dict:
+    row_count = _pick(_count(quality, "rowCount"), _count(counts, "rowCount"))
+    byte_count = _pick(_count(quality, "bytes"), _count(counts, "size", "bytes"))
+    file_count = _pick(_count(quality, "fileCount"), _count(counts, "fileCount"))
+    last_updated = _time_ms(quality.get("lastUpdated")) if quality else None
+    found = quality.get("columnMetrics") if quality else None
+    columns = []
+    if type(found) is dict:
+        for column, values in found.items():
+            if type(values) is not dict:
+                continue
+            quantiles = values.get("quantiles")
+            columns.append(
+                {
+                    "name": column,
+                    "null_count": _count(values, "nullCount"),
+                    "distinct_count": _count(values, "distinctCount"),
+                    "sum": _number(values, "sum"),
+                    "count": _number(values, "count"),
+                    "min": _number(values, "min"),
+                    "max": _number(values, "max"),
+                    "quantiles": orjson.dumps(quantiles, option=orjson.OPT_SORT_KEYS).decode()
+                    if type(quantiles) is dict
+                    else "",
+                }
+            )
+    reported = (row_count, byte_count, file_count, last_updated) != (None, None, None, None)
+    if not reported and not columns:
         return
-    for column, found in columns.items():
-        if type(found) is not dict:
-            continue
-        quantiles = found.get("quantiles")
-        metrics = {
-            **empty,
-            "null_count": _count(found, "nullCount"),
-            "distinct_count": _count(found, "distinctCount"),
-            "sum": _number(found, "sum"),
-            "count": _number(found, "count"),
-            "min": _number(found, "min"),
-            "max": _number(found, "max"),
-            "quantiles": orjson.dumps(quantiles, option=orjson.OPT_SORT_KEYS).decode()
-            if type(quantiles) is dict
-            else "",
-        }
-        rows.append(
-            {**head, "direction": direction, "column_name": column, **tail, "metrics": metrics}
-        )
+    ctx.add(
+        "dataset_metrics",
+        {
+            "namespace": base["namespace"],
+            "name": base["name"],
+            "run_id": ctx.run_id,
+            "direction": direction,
+            "dataset_key": base["dataset_key"],
+            "job_namespace": ctx.job_namespace,
+            "job_name": ctx.job_name,
+            "first_seen": ctx.time,
+            "last_seen": ctx.time,
+            "dataset": {
+                "time": ctx.time,
+                "event_id": ctx.event_id,
+                "row_count": row_count,
+                "byte_count": byte_count,
+                "file_count": file_count,
+                "last_updated": last_updated,
+            }
+            if reported
+            else _NO_DATASET_METRICS,
+            "columns": {
+                "time": ctx.time,
+                "event_id": ctx.event_id,
+                "metrics": sorted(columns, key=_column_name),
+            }
+            if columns
+            else _NO_COLUMN_METRICS,
+        },
+    )
+
+
+_NO_DATASET_METRICS = {
+    "time": 0,
+    "event_id": "",
+    "row_count": None,
+    "byte_count": None,
+    "file_count": None,
+    "last_updated": None,
+}
+_NO_COLUMN_METRICS: dict[str, Any] = {"time": 0, "event_id": "", "metrics": []}
+
+
+def _column_name(column: dict) -> str:
+    return column["name"]
 
 
 def _pick(first: int | None, second: int | None) -> int | None:

@@ -94,8 +94,8 @@ KINDS: tuple[Kind, ...] = (
         aggregated=True,
     ),
     Kind(
-        "quality_metrics",
-        key=("namespace", "name", "run_id", "direction", "column_name"),
+        "dataset_metrics",
+        key=("namespace", "name", "run_id", "direction"),
         minimum=("first_seen",),
         aggregated=True,
     ),

@@ -66,7 +66,7 @@ def test_worker_and_api_metrics_match_the_traffic(
     samples = scrape(metrics_url)
     assert total(samples, "lineagehouse_events_consumed_total") == 63
     assert total(samples, "lineagehouse_events_rejected_total") == 3
-    for kind in ("runs", "io_edges", "quality_metrics", "events_raw"):
+    for kind in ("runs", "io_edges", "dataset_metrics", "events_raw"):
         assert total(samples, "lineagehouse_derived_rows_total", kind=kind) > 0, kind
     db = settings.clickhouse.database
     runs = ch.command(f"SELECT count() FROM {db}.runs FINAL")

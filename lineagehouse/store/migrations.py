@@ -118,7 +118,7 @@ RETENTION: dict[str, tuple[tuple[str, str], ...]] = {
         ("io_edges", "last_seen"),
         ("dataset_aliases", "last_seen"),
     ),
-    "quality_days": (("quality_assertions", "last_seen"), ("quality_metrics", "last_seen")),
+    "quality_days": (("quality_assertions", "last_seen"), ("dataset_metrics", "last_seen")),
     "issues_days": (("issues", "updated_at"), ("webhook_deliveries", "updated_at")),
 }
 

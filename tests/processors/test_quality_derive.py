@@ -92,15 +92,17 @@ def test_metrics_per_dataset_and_column() -> None:
         },
     }
     event = run_event(inputFacets={"dataQualityMetrics": metrics})
-    rows = {r["column_name"]: r for r in derive(event, "e1")["quality_metrics"]}
-    assert set(rows) == {"", "id", "email"}
-    assert rows[""]["metrics"]["row_count"] == 1000 and rows[""]["metrics"]["byte_count"] == 4096
-    assert (
-        rows["id"]["metrics"]["distinct_count"] == 1000 and rows["id"]["metrics"]["max"] == 1000.0
-    )
-    assert rows["email"]["metrics"]["null_count"] == 12
-    assert rows["email"]["metrics"]["quantiles"] == '{"0.25":1.0,"0.5":3.0}'
-    assert {r["direction"] for r in rows.values()} == {"input"}
+    (row,) = derive(event, "e1")["dataset_metrics"]
+    assert row["direction"] == "input"
+    whole, columns = row["dataset"], row["columns"]
+    assert (whole["time"], whole["event_id"]) == (columns["time"], columns["event_id"]) != (0, "")
+    assert whole["row_count"] == 1000 and whole["byte_count"] == 4096
+    by_name = {c["name"]: c for c in columns["metrics"]}
+    assert [c["name"] for c in columns["metrics"]] == ["email", "id"]  # sorted by name
+    assert by_name["id"]["distinct_count"] == 1000 and by_name["id"]["max"] == 1000.0
+    assert by_name["email"]["null_count"] == 12
+    assert by_name["email"]["quantiles"] == '{"0.25":1.0,"0.5":3.0}'
+    assert by_name["id"]["quantiles"] == ""
 
 
 def test_statistics_facets_give_dataset_metrics() -> None:
@@ -120,9 +122,10 @@ def test_statistics_facets_give_dataset_metrics() -> None:
             },
         }
     ]
-    (row,) = derive(event, "e1")["quality_metrics"]
-    assert (row["direction"], row["column_name"]) == ("output", "")
-    assert (row["metrics"]["row_count"], row["metrics"]["byte_count"]) == (7, 70)
+    (row,) = derive(event, "e1")["dataset_metrics"]
+    assert row["direction"] == "output"
+    assert (row["dataset"]["row_count"], row["dataset"]["byte_count"]) == (7, 70)
+    assert row["columns"] == {"time": 0, "event_id": "", "metrics": []}  # none reported
 
 
 def test_dataset_event_metrics_have_no_run() -> None:
@@ -143,8 +146,8 @@ def test_dataset_event_metrics_have_no_run() -> None:
             },
         },
     }
-    (row,) = derive(event, "e1")["quality_metrics"]
-    assert (row["run_id"], row["direction"], row["metrics"]["row_count"]) == ("", "", 5)
+    (row,) = derive(event, "e1")["dataset_metrics"]
+    assert (row["run_id"], row["direction"], row["dataset"]["row_count"]) == ("", "", 5)
 
 
 def test_counts_beyond_a_64_bit_column_are_left_out_not_fatal() -> None:
@@ -161,9 +164,10 @@ def test_counts_beyond_a_64_bit_column_are_left_out_not_fatal() -> None:
     }
     event = run_event(inputFacets={"dataQualityMetrics": metrics})
     out = derive(event, "e1")
-    rows = {r["column_name"]: r["metrics"] for r in out["quality_metrics"]}
-    assert rows["id"]["null_count"] is None and rows["id"]["distinct_count"] == 5
-    assert "" not in rows  # nothing left to say about the dataset as a whole
+    (row,) = out["dataset_metrics"]
+    (column,) = row["columns"]["metrics"]
+    assert column["null_count"] is None and column["distinct_count"] == 5
+    assert row["dataset"]["time"] == 0  # nothing left to say about the dataset as a whole
     assert out["io_edges"][0]["row_count"] is None
     for kind, records in out.items():
         assert encode(kind, records), kind

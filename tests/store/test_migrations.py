@@ -131,7 +131,7 @@ def test_retention_drops_old_rows_and_keeps_new_ones(settings: Settings, ch: Cli
     )
     families = [t for tables in RETENTION.values() for t, _ in tables]
     before = {t: ch.command(f"SELECT count() FROM {db}.{t} FINAL") for t in families}
-    kept = ("events_raw", "facets", "runs", "io_edges", "quality_metrics")
+    kept = ("events_raw", "facets", "runs", "io_edges", "dataset_metrics")
     assert all(before[t] >= 2 for t in kept), before
 
     days = {"raw_events_days": 30, "lineage_days": 30, "quality_days": 30, "issues_days": 30}
@@ -141,7 +141,7 @@ def test_retention_drops_old_rows_and_keeps_new_ones(settings: Settings, ch: Cli
     for table in families:
         ch.command(f"OPTIMIZE TABLE {db}.{table} FINAL")
     assert ch.query(f"SELECT run_id FROM {db}.runs FINAL").result_columns == [[new_run]]
-    for table in ("events_raw", "facets", "io_edges", "quality_metrics"):
+    for table in ("events_raw", "facets", "io_edges", "dataset_metrics"):
         assert ch.command(f"SELECT count() FROM {db}.{table} FINAL") == before[table] // 2, table
     # a job seen recently stays even though one of its runs expired
     assert ch.command(f"SELECT count() FROM {db}.jobs FINAL") == 1
@@ -179,4 +179,51 @@ def quality_event(run_id: str, when: datetime) -> dict[str, Any]:
             }
         ],
         "outputs": [{"namespace": "pg://db", "name": "public.dst"}],
+    }
+
+
+def test_upgrade_regroups_per_column_metrics_into_one_row_per_dataset(
+    settings: Settings, ch: Client
+) -> None:
+    """0009 copies what the per-column `quality_metrics` table held: each part is the
+    latest that any event of the run reported, as it read before the upgrade."""
+    db = settings.clickhouse.database
+    migrate(settings, migrations=[m for m in available() if m.version < 9])
+    t1, t2 = "2026-11-01 10:00:00.000", "2026-11-01 11:00:00.000"
+
+    def old_row(run: str, column: str, time: str, event: str, rows: str, nulls: str) -> str:
+        metrics = (
+            f"('{time}', '{event}', {rows}, NULL, NULL, NULL, {nulls}, 3, NULL, NULL, 1, 9, '')"
+        )
+        return (
+            f"('pg://db', 'public.orders', '{run}', 'input', '{column}', 'k', 'ns', 'job', "
+            f"'{time}', '{time}', {metrics})"
+        )
+
+    ch.command(
+        f"INSERT INTO {db}.quality_metrics VALUES "
+        + ", ".join(
+            [
+                old_row("r1", "", t1, "a", "10", "NULL"),
+                old_row("r1", "id", t1, "a", "NULL", "1"),
+                old_row("r1", "email", t1, "a", "NULL", "2"),
+                old_row("r1", "", t2, "b", "20", "NULL"),  # a later event of the same run
+                old_row("r1", "id", t2, "b", "NULL", "5"),
+                old_row("r2", "id", t1, "c", "NULL", "7"),  # columns only
+            ]
+        )
+    )
+    assert [m.version for m in migrate(settings)] == [9]
+    got = {
+        run: (whole, columns)
+        for run, whole, columns in ch.query(
+            "SELECT run_id, (tupleElement(dataset, 'event_id'), "
+            "tupleElement(dataset, 'row_count')), (tupleElement(columns, 'event_id'), "
+            "arrayMap(c -> (tupleElement(c, 'name'), tupleElement(c, 'null_count')), "
+            f"tupleElement(columns, 'metrics'))) FROM (SELECT * FROM {db}.dataset_metrics FINAL)"
+        ).result_rows
+    }
+    assert got == {
+        "r1": (("b", 20), ("b", [("email", 2), ("id", 5)])),
+        "r2": (("", None), ("c", [("id", 7)])),
     }
