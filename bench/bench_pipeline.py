@@ -1,6 +1,6 @@
 """Benchmark: events/s end to end, Kafka -> `lineagehouse worker` -> every derived table.
 
-Run: python bench/bench_pipeline.py [--events N] [--stages all|split]
+Run: python bench/bench_pipeline.py [--events N] [--stages all|split|split2|up]
 
 Starts the embedded broker and ClickHouse server (as `up` does), pre-loads N events
 shaped like real ones (~4 KB: schemas, column lineage, statistics, quality metrics), and
@@ -264,15 +264,23 @@ def insert_rate(settings: Settings, sample: int) -> tuple[float, float, float]:
     return rows / elapsed, sample / elapsed, rows / sample
 
 
+LAYOUTS = {
+    "split": ["sink", "processor"],
+    "split2": ["sink", "processor", "processor"],
+    "up": ["all", "processor"],
+}
+
+
 def start_workers(settings: Settings, stages: str, logs: Any) -> list[subprocess.Popen]:
     """`all`: one worker process; `split`: a sink process and a processor process;
-    `split2`: a sink and two processor replicas (one consumer group)."""
+    `split2`: a sink and two processor replicas (one consumer group); `up`: what
+    `lineagehouse up` starts on 2 cores, the worker and one more processor."""
     env = worker_env(settings)
     cmd = [sys.executable, "-m", "lineagehouse.cli", "worker"]
     if stages == "all":
         return [subprocess.Popen([*cmd, "--stage", "all"], env=env, stdout=logs, stderr=logs)]
     procs = []
-    roles = ["sink", "processor"] + (["processor"] if stages == "split2" else [])
+    roles = LAYOUTS[stages]
     for i, stage in enumerate(roles):
         stage_env = {**env, "LINEAGEHOUSE_WORKER__WEB_PORT": str(settings.worker.web_port + i)}
         procs.append(
@@ -397,7 +405,7 @@ def latency_run(
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, default=200_000)
-    parser.add_argument("--stages", choices=["all", "split", "split2"], default="all")
+    parser.add_argument("--stages", choices=["all", "split", "split2", "up"], default="all")
     parser.add_argument("--noop-events", type=int, default=50_000)
     parser.add_argument("--latency-seconds", type=float, default=20.0)
     parser.add_argument("--batch-timeout-s", type=float, help="worker.batch_timeout_s")

@@ -164,6 +164,21 @@ class WorkerSettings(_Section):
     web_host: str = "0.0.0.0"
     web_port: int = Field(6066, ge=0, le=65535, description="faust web / metrics port; 0 = off")
     drain_timeout_s: float = Field(120.0, ge=0, description="`up`: max wait to drain on stop")
+    up_processors: int | None = Field(
+        None,
+        ge=0,
+        description="`up`: processor processes (`worker --stage processor`) it starts next "
+        "to the worker, which shares the events' partitions with them; their metrics are on "
+        "the web ports after the worker's. Default: one fewer than the CPU cores, at most 3",
+    )
+
+    def extra_processors(self) -> int:
+        """How many `up` starts: the setting, or one per CPU core beyond the first (max 3).
+        The worker's processor, sink and issues stages share one Python process (one GIL),
+        and the processor alone fills it; another core runs another processor."""
+        if self.up_processors is not None:
+            return self.up_processors
+        return min(max((os.cpu_count() or 1) - 1, 0), 3)
 
 
 class ApiSettings(_Section):
@@ -252,7 +267,7 @@ class RetentionSettings(_Section):
         0, ge=0, description="runs, jobs, datasets, io_edges, aliases (by last event time)"
     )
     quality_days: int = Field(
-        0, ge=0, description="quality_assertions and quality_metrics (by last event time)"
+        0, ge=0, description="quality_assertions and dataset_metrics (by last event time)"
     )
     issues_days: int = Field(0, ge=0, description="issues and webhook_deliveries (by last update)")
 

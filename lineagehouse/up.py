@@ -1,10 +1,11 @@
 """`lineagehouse up`: the whole product on one machine, in the foreground.
 
 Starts, in order: the embedded broker, the embedded ClickHouse server, migrations, topics,
-the worker and the API. Ctrl-C or SIGTERM drains the worker (everything the broker holds
-reaches ClickHouse) and then stops every process in reverse order. A second Ctrl-C stops
-at once. The broker keeps topics in memory only: if it crashes, events not yet in
-ClickHouse are lost; the stored data is in `<data-dir>/clickhouse`.
+the worker, more processor processes on a machine with more than one core
+(`worker.up_processors`), and the API. Ctrl-C or SIGTERM drains the worker (everything
+the broker holds reaches ClickHouse) and then stops every process in reverse order. A
+second Ctrl-C stops at once. The broker keeps topics in memory only: if it crashes, events
+not yet in ClickHouse are lost; the stored data is in `<data-dir>/clickhouse`.
 """
 
 from __future__ import annotations
@@ -239,6 +240,8 @@ def _serve(stack: _Stack, settings: Settings, logs_dir: Path, stopping: dict[str
             flush=True,
         )
     stack.stop("api")
+    for name, _ in [p for p in stack.procs if p[0].startswith("processor-")]:
+        stack.stop(name)
     stack.stop("worker")
     stack.stop_all()
     print("Stopped.", flush=True)
@@ -270,11 +273,23 @@ def _start(
     ensure_topics(settings)
 
     worker = stack.spawn("worker", ["worker"], env)
+    for number, port in enumerate(_processor_ports(settings), start=1):
+        stack.spawn(
+            f"processor-{number}",
+            ["worker", "--stage", "processor"],
+            {**env, "LINEAGEHOUSE_WORKER__WEB_PORT": str(port)},
+        )
     api = stack.spawn("api", ["api"], env)
     api_url = f"http://{settings.api.host}:{settings.api.port}"
     wait_until(lambda: http_ok(f"{api_url}/healthz"), f"API on {api_url}", 60, api)
     if worker.poll() is not None:
         raise StartupError(f"worker exited with code {worker.returncode}")
+
+
+def _processor_ports(settings: Settings) -> list[int]:
+    """The metrics port of each extra processor process (0: none, as the worker's)."""
+    port = settings.worker.web_port
+    return [port + i if port else 0 for i in range(1, settings.worker.extra_processors() + 1)]
 
 
 def _print_banner(
@@ -292,6 +307,8 @@ def _print_banner(
         lines.append(
             f"  Worker metrics                 http://127.0.0.1:{settings.worker.web_port}/metrics"
         )
+        for number, port in enumerate(_processor_ports(settings), start=1):
+            lines.append(f"  Processor {number} metrics            http://127.0.0.1:{port}/metrics")
     if api_key:
         lines.append(f"  API key (admin)                {api_key}   (kept in {data_dir}/api_key)")
     else:

@@ -32,6 +32,7 @@ class Up:
     def __init__(self, data_dir: Path) -> None:
         self.data_dir = data_dir
         self.kafka_port, self.ch_port, self.api_port = free_port(), free_port(), free_port()
+        self.web_port = free_port()  # the worker's metrics; the extra processor's is the next
         self.proc: subprocess.Popen | None = None
         self.runs = 0
 
@@ -44,7 +45,8 @@ class Up:
         env.update(
             {
                 "LINEAGEHOUSE_LOG_FORMAT": "text",
-                "LINEAGEHOUSE_WORKER__WEB_PORT": str(free_port()),
+                "LINEAGEHOUSE_WORKER__WEB_PORT": str(self.web_port),
+                "LINEAGEHOUSE_WORKER__UP_PROCESSORS": "1",
                 "LINEAGEHOUSE_WORKER__WEB_HOST": "127.0.0.1",
             }
         )
@@ -138,6 +140,12 @@ def test_up_kafka_transport_restart_replay_and_sigterm_drain(up: Up) -> None:
     assert httpx.get(f"http://127.0.0.1:{up.api_port}/healthz").status_code == 200
     emit(up.bootstrap, first)
     wait_for(lambda: up.count_final() == 1000, 120, "1,000 events in events_raw")
+    # A second processor process runs next to the worker, in the same consumer group.
+    processor_log = up.data_dir / "logs" / "processor-1.log"
+    wait_for(lambda: b"processor started" in processor_log.read_bytes(), 60, "processor-1")
+    assert "Processor 1 metrics" in up.out.read_text()
+    scraped = httpx.get(f"http://127.0.0.1:{up.web_port + 1}/metrics").text
+    assert "lineagehouse_events_consumed_total" in scraped
     # The banner shows a ready admin key; reads and the HTTP gateway take it.
     key = (up.data_dir / "api_key").read_text().strip()
     events_url = f"http://127.0.0.1:{up.api_port}/api/v1/events/lineage"
