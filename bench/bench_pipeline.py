@@ -371,10 +371,29 @@ def latency_run(
                 return
             time.sleep(0.05)
 
-    # Warm up: the consumer-group join is not latency.
-    warm = bench_event(10_000_000)
-    producer.produce(settings.topics.events, encode(warm), run_key(warm))
-    producer.flush(10)
+    # Warm up: the consumer-group join is not latency. Several processors join the group
+    # at different moments, and each join stops the group's consumption for a rebalance:
+    # warm up until every processor has consumed an event (one per partition per round).
+    ports = [
+        settings.worker.web_port + i
+        for i, role in enumerate(["all"] if stages == "all" else LAYOUTS[stages])
+        if role != "sink"
+    ]
+    partitions = settings.topics.events_partitions
+    deadline, warm = time.monotonic() + 120, 10_000_000
+    while not all(
+        metric(scrape([port]), "lineagehouse_events_consumed_total") > 0 for port in ports
+    ):
+        if time.monotonic() > deadline:
+            raise SystemExit("latency run: not every processor consumed its warm-up events")
+        for partition in range(partitions):
+            event = bench_event(warm)
+            warm += 1
+            producer.produce(
+                settings.topics.events, encode(event), run_key(event), partition=partition
+            )
+        producer.flush(10)
+        time.sleep(2.0)
     wait_until(lambda: client.command(f"SELECT count() FROM {db}.runs") > 0, "worker warm-up", 120)
     stop_waiting = float("inf")
     poller = threading.Thread(target=poll, daemon=True)
