@@ -1,9 +1,11 @@
 -- Quality metrics as one row per dataset and run (and direction) instead of one per
 -- column: the whole-dataset counts and the column metrics are each a
 -- max(Tuple(time, event_id, ...)), so the latest event of the run that reported them
--- wins, as before, whatever the order of arrival. An event with 2 datasets of 6 columns
--- made 14 rows, it now makes 2: a third less for the processor to build and ClickHouse to
--- parse and merge per event (BENCHMARKS.md, 2026-12-03).
+-- wins, whatever the order of arrival. The columns go together: the latest event that
+-- reported column metrics gives all of them (before, each column's latest report counted
+-- on its own; emitters report a dataset's columns together, in one facet). The benchmark
+-- event's 7 metric rows are 3: less for the processor to build and for ClickHouse to
+-- parse and merge per event (BENCHMARKS.md, 2026-12-03, session 5).
 --
 -- A part no event reported has time 0 (the smallest tuple, so any report wins over it).
 CREATE TABLE IF NOT EXISTS {db}.dataset_metrics {on_cluster}
