@@ -264,7 +264,8 @@ def insert_rate(settings: Settings, sample: int) -> tuple[float, float, float]:
     return rows / elapsed, sample / elapsed, rows / sample
 
 
-LAYOUTS = {
+LAYOUTS = {  # --stages: the worker processes, one `--stage` each
+    "all": ["all"],
     "split": ["sink", "processor"],
     "split2": ["sink", "processor", "processor"],
     "up": ["all", "processor"],
@@ -277,11 +278,8 @@ def start_workers(settings: Settings, stages: str, logs: Any) -> list[subprocess
     `lineagehouse up` starts on 2 cores, the worker and one more processor."""
     env = worker_env(settings)
     cmd = [sys.executable, "-m", "lineagehouse.cli", "worker"]
-    if stages == "all":
-        return [subprocess.Popen([*cmd, "--stage", "all"], env=env, stdout=logs, stderr=logs)]
     procs = []
-    roles = LAYOUTS[stages]
-    for i, stage in enumerate(roles):
+    for i, stage in enumerate(LAYOUTS[stages]):
         stage_env = {**env, "LINEAGEHOUSE_WORKER__WEB_PORT": str(settings.worker.web_port + i)}
         procs.append(
             subprocess.Popen([*cmd, "--stage", stage], env=stage_env, stdout=logs, stderr=logs)
@@ -375,9 +373,7 @@ def latency_run(
     # at different moments, and each join stops the group's consumption for a rebalance:
     # warm up until every processor has consumed an event (one per partition per round).
     ports = [
-        settings.worker.web_port + i
-        for i, role in enumerate(["all"] if stages == "all" else LAYOUTS[stages])
-        if role != "sink"
+        settings.worker.web_port + i for i, role in enumerate(LAYOUTS[stages]) if role != "sink"
     ]
     partitions = settings.topics.events_partitions
     deadline, warm = time.monotonic() + 120, 10_000_000
@@ -424,7 +420,7 @@ def latency_run(
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, default=200_000)
-    parser.add_argument("--stages", choices=["all", "split", "split2", "up"], default="all")
+    parser.add_argument("--stages", choices=list(LAYOUTS), default="all")
     parser.add_argument("--noop-events", type=int, default=50_000)
     parser.add_argument("--latency-seconds", type=float, default=20.0)
     parser.add_argument("--batch-timeout-s", type=float, help="worker.batch_timeout_s")
