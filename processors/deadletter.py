@@ -7,7 +7,6 @@ only; its DLQ record carries a reference (`lineagehouse-dead-letter:<id>`) inste
 
 from __future__ import annotations
 
-import hashlib
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
@@ -16,6 +15,7 @@ from typing import Any
 import orjson
 
 from lineagehouse.processors.events import Source, epoch_ms
+from lineagehouse.processors.hashing import blake2b
 from lineagehouse.processors.records import fields
 from lineagehouse.processors.validate import Problem
 
@@ -25,11 +25,8 @@ REFERENCE_PREFIX = b"lineagehouse-dead-letter:"
 
 def dead_letter_id(key: bytes | None, value: bytes) -> uuid.UUID:
     """Identity of a dead letter: a hash of its key and bytes (redeliveries collapse)."""
-    digest = hashlib.blake2b(digest_size=16)
-    digest.update(len(key or b"").to_bytes(8, "big"))
-    digest.update(key or b"")
-    digest.update(value)
-    return uuid.UUID(bytes=digest.digest())
+    key = key or b""
+    return uuid.UUID(bytes=blake2b(len(key).to_bytes(8, "big") + key + value, 16).digest())
 
 
 @dataclass(frozen=True, slots=True)
