@@ -6,7 +6,9 @@ Starts the embedded ClickHouse server, writes `--runs` finished runs spread over
 jobs straight into `runs` (`INSERT ... SELECT FROM numbers()`; the `job_runs` view fills
 as in production), then times `IssueDetector.evaluate` (what the stage does per batch:
 read each touched job's latest runs from ClickHouse and apply the rules) for batches
-touching 1, 20, 200 and 2,000 jobs. The reference, measured in the same run: one full
+touching 1, 20, 200 and 2,000 jobs, one run each: reading every history whole
+(`issues.history_cache_subjects=0`), and with the histories kept from an earlier batch
+(the default), which reads only the touched runs. The reference, measured in the same run: one full
 read of the merged run history (`runs FINAL`, the job and state of every run).
 
 Prints a table and one JSON line at the end.
@@ -59,6 +61,10 @@ def main() -> None:
         print(f"{label:<52}{seconds:>12.3f}")
         ratio = seconds / result["full_read_s"]
         print(f"{'  ratio to the full read':<52}{ratio:>12.2f}")
+        kept = result["evaluate_kept_s"][jobs]
+        print(f"{'  histories kept: read only the touched runs, s':<52}{kept:>12.3f}")
+        ratio = kept / result["full_read_s"]
+        print(f"{'  ratio to the full read':<52}{ratio:>12.2f}")
     print(json.dumps({"bench": "issues", **result}))
 
 
@@ -93,23 +99,41 @@ def measure(args: argparse.Namespace, url: str, port: int, tmp: str) -> dict:
             "FROM (SELECT * FROM bench_issues.runs FINAL)"
         )
         full.append(time.perf_counter() - t)
-    detector = IssueDetector(settings, client)
+    whole_settings = settings.model_copy(
+        update={"issues": settings.issues.model_copy(update={"history_cache_subjects": 0})}
+    )
+    whole = IssueDetector(whole_settings, client)  # reads every history whole, every batch
+    kept = IssueDetector(settings, client)  # reads a history whole once, then what changed
     evaluate: dict[int, float] = {}
+    delta: dict[int, float] = {}
     for batch in BATCHES:
         step = max(args.jobs // batch, 1)
-        subjects = Subjects()
-        subjects.jobs = {("bench", f"job_{i}") for i in range(0, args.jobs, step)[:batch]}
-        times = []
-        for _ in range(args.repeat):
-            t = time.perf_counter()
-            detector.evaluate(subjects)
-            times.append(time.perf_counter() - t)
-        evaluate[batch] = round(statistics.median(times), 4)
+        jobs = [("bench", f"job_{i}") for i in range(0, args.jobs, step)[:batch]]
+        latest = dict(
+            client.query(
+                "SELECT job_name, max(run_id) FROM bench_issues.job_runs "
+                "WHERE job_name IN {names:Array(String)} GROUP BY job_name",
+                parameters={"names": [name for _, name in jobs]},
+            ).result_rows
+        )
+        subjects = Subjects()  # each job touched by one run, as a batch would
+        subjects.jobs = {job: {latest[job[1]]} for job in jobs}
+        kept.evaluate(subjects)  # the first batch of these jobs reads them whole
+        kept.written()
+        for detector, into in ((whole, evaluate), (kept, delta)):
+            times = []
+            for _ in range(args.repeat):
+                t = time.perf_counter()
+                detector.evaluate(subjects)
+                times.append(time.perf_counter() - t)
+                detector.written()
+            into[batch] = round(statistics.median(times), 4)
     return {
         "runs": args.runs,
         "jobs": args.jobs,
         "full_read_s": round(statistics.median(full), 4),
         "evaluate_s": evaluate,
+        "evaluate_kept_s": delta,
     }
 
 

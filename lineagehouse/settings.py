@@ -241,6 +241,19 @@ class IssueSettings(_Section):
     history_runs: int = Field(
         500, ge=10, description="latest runs (or check results) per subject read per evaluation"
     )
+    history_cache_subjects: int = Field(
+        2000,
+        ge=0,
+        description="jobs (and as many checks and output datasets) whose history the issues "
+        "stage keeps between batches, reading only what each batch touched; 0: read every "
+        "history whole for every batch",
+    )
+    history_cache_ttl_s: float = Field(
+        600.0,
+        gt=0,
+        description="a kept history is read whole again once this old (bounds how long a "
+        "change made outside the stage's own partitions, such as a replay, goes unseen)",
+    )
     webhook_timeout_s: float = Field(5.0, gt=0, description="wait for a webhook's answer")
     webhook_max_attempts: int = Field(
         8, ge=1, description="calls of one webhook per issue transition before giving up"

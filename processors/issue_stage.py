@@ -7,15 +7,20 @@ Commit protocol of this stage:
    (consumer group `issues.group_id`, manual commits).
 2. Wait until the sink group has committed past every message of the batch: its rows
    are then in ClickHouse (the sink commits after the insert).
-3. Decode the records and collect the subjects they touch: jobs (runs), checks on
-   datasets (assertions), output datasets with a schema (io edges).
-4. Read each subject's history from ClickHouse (the latest `issues.history_runs`) and
-   apply the rules; write every issue found (`issues` merges copies: same id, same
-   content, resolution = the earliest seen).
+3. Decode the records and collect the subjects they touch, with the runs that touched
+   them: jobs (runs), checks on datasets (assertions), output datasets with a schema
+   (io edges).
+4. Bring each subject's history up to date: read it from ClickHouse (the latest
+   `issues.history_runs`) the first time, or once it is `issues.history_cache_ttl_s`
+   old; otherwise read only the touched runs' rows (`issue_history.py`). Apply the rules
+   and write the issues that are new or changed since this process last wrote them
+   (`issues` merges copies: same id, same content, resolution = the earliest seen).
 5. Commit the batch's offsets; wake the webhook dispatcher.
 
 The state behind every issue is in ClickHouse, so a restart (or the embedded broker
-losing its topics) loses nothing: a replayed batch recomputes the same issues. The
+losing its topics) loses nothing: a replayed batch recomputes the same issues. What the
+process remembers between batches is a cache of ClickHouse: it is dropped when the
+stage's partitions are reassigned, and a new process starts by reading whole. The
 dispatcher works from the tables alone (`webhook_deliveries` is its outbox), so a call
 that was due when the process died is made after the restart.
 """
@@ -23,6 +28,7 @@ that was due when the process died is made after the restart.
 from __future__ import annotations
 
 import logging
+import re
 import threading
 import time
 import urllib.error
@@ -32,12 +38,14 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
+import orjson
 from clickhouse_connect.driver.client import Client
 from confluent_kafka import Message, TopicPartition
 
 from lineagehouse import metrics
 from lineagehouse.processors import avro, webhooks
 from lineagehouse.processors.faults import Faults
+from lineagehouse.processors.issue_history import HistoryCache
 from lineagehouse.processors.issues import (
     ISSUE_COLUMNS,
     CheckResult,
@@ -59,8 +67,33 @@ log = logging.getLogger("lineagehouse.issues")
 
 WATCHED_KINDS = ("runs", "quality_assertions", "io_edges")
 _CHUNK = 1000  # subjects per query
-_IN_PAIRS = "(SELECT arrayJoin({subjects:Array(Tuple(String, String))}))"
-_IN_CHECKS = "(SELECT arrayJoin({subjects:Array(Tuple(String, String, String, String, String))}))"
+_SCHEMAS_KEPT = 10_000  # distinct output schemas whose fields the detector keeps
+
+
+def _in_json(parameter: str, of: str) -> str:
+    """A subquery of the values of `parameter`, a JSON array of `of` (see `_query`)."""
+    return f"(SELECT arrayJoin(JSONExtract({{{parameter}:String}}, 'Array({of})')))"
+
+
+def _query(client: Client, sql: str, **values: Iterable[Any]) -> list[Any]:
+    """The rows of `sql`, each `{name:String}` in it replaced by a string literal of the
+    JSON array of `values[name]`, sorted. Not clickhouse-connect's parameters: binding a
+    long string escapes it character by character in Python, which cost more than the
+    query (0.13 s for 4,000 run ids)."""
+
+    def literal(match: re.Match) -> str:
+        text = orjson.dumps(sorted(values[match[1]])).decode()
+        return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+    sql = re.sub(r"\{(\w+):String\}", literal, sql)
+    return client.query(sql, settings={"max_query_size": len(sql) + 65_536}).result_rows
+
+
+_IN_PAIRS = _in_json("subjects", "Tuple(String, String)")
+_IN_CHECKS = _in_json("subjects", "Tuple(String, String, String, String, String)")
+_IN_TRIPLES = _in_json("triples", "Tuple(String, String, String)")
+_IN_RUNS = _in_json("runs", "String")
+_IN_HASHES = _in_json("hashes", "String")
 
 
 def _dt(ms: int) -> datetime:
@@ -87,35 +120,55 @@ def issue_rows(issues: Iterable[Issue], now_ms: int) -> list[list[Any]]:
     return rows
 
 
+Job = tuple[str, str]
+Check = tuple[str, str, str, str, str]  # dataset namespace and name, assertion, column, check
+Dataset = tuple[str, str]
+JobRun = tuple[str, str, str]  # job namespace, job name, run id
+
+
 @dataclass
 class Subjects:
-    """What a batch of derived records touched."""
+    """What a batch of derived records touched: per subject, the runs it touched."""
 
-    jobs: set[tuple[str, str]] = field(default_factory=set)
-    checks: set[tuple[str, str, str, str, str]] = field(default_factory=set)
-    outputs: set[tuple[str, str]] = field(default_factory=set)
+    jobs: dict[Job, set[str]] = field(default_factory=dict)
+    checks: dict[Check, set[str]] = field(default_factory=dict)
+    outputs: dict[Dataset, set[JobRun]] = field(default_factory=dict)
 
     # The fields `add` reads, per kind: the stage decodes only these.
     FIELDS: ClassVar[dict[str, tuple[str, ...]]] = {
-        "runs": ("job_namespace", "job_name"),
-        "quality_assertions": ("namespace", "name", "assertion", "column_name", "check_name"),
-        "io_edges": ("namespace", "name", "direction", "version_id", "run_id"),
+        "runs": ("job_namespace", "job_name", "run_id"),
+        "quality_assertions": (
+            "namespace",
+            "name",
+            "assertion",
+            "column_name",
+            "check_name",
+            "run_id",
+        ),
+        "io_edges": (
+            "namespace",
+            "name",
+            "direction",
+            "version_id",
+            "run_id",
+            "job_namespace",
+            "job_name",
+        ),
     }
 
     def add(self, kind: str, records: Iterable[dict[str, Any]]) -> None:
         if kind == "runs":
-            self.jobs.update((r["job_namespace"], r["job_name"]) for r in records)
+            for r in records:
+                self.jobs.setdefault((r["job_namespace"], r["job_name"]), set()).add(r["run_id"])
         elif kind == "quality_assertions":
-            self.checks.update(
-                (r["namespace"], r["name"], r["assertion"], r["column_name"], r["check_name"])
-                for r in records
-            )
+            for r in records:
+                check = tuple(r[f] for f in Subjects.FIELDS["quality_assertions"][:5])
+                self.checks.setdefault(check, set()).add(r["run_id"])  # type: ignore[arg-type]
         elif kind == "io_edges":
-            self.outputs.update(
-                (r["namespace"], r["name"])
-                for r in records
-                if r["direction"] == "output" and r["version_id"] and r["run_id"]
-            )
+            for r in records:
+                if r["direction"] == "output" and r["version_id"] and r["run_id"]:
+                    run = (r["job_namespace"], r["job_name"], r["run_id"])
+                    self.outputs.setdefault((r["namespace"], r["name"]), set()).add(run)
 
     def __len__(self) -> int:
         return len(self.jobs) + len(self.checks) + len(self.outputs)
@@ -127,33 +180,127 @@ def _chunks(items: Iterable[Any]) -> Iterable[list[Any]]:
         yield items[start : start + _CHUNK]
 
 
+@dataclass(frozen=True, slots=True)
+class _JobRun:
+    """A finished run as the job rules need it, with the processing type."""
+
+    fact: RunFact
+    processing_type: str
+
+
+def _by_time(fact: Any) -> tuple[int, str]:
+    return fact.time, fact.run_id
+
+
+def _by_end(run: _JobRun) -> tuple[int, str]:
+    return run.fact.ended_at, run.fact.run_id
+
+
 class IssueDetector:
-    """Reads subjects' histories from ClickHouse and applies the rules."""
+    """Reads subjects' histories from ClickHouse and applies the rules.
+
+    Each subject's history is read whole once, then only the runs each batch touched
+    (`issue_history.HistoryCache`); `evaluate` returns only issues not written yet (or
+    changed), and `written` records them once ClickHouse has them.
+    """
 
     def __init__(self, settings: Settings, client: Client | None = None) -> None:
         self.settings = settings
         self.client: Any = client  # connected on first use when None
         self.db = settings.clickhouse.database
+        issues = settings.issues
+        size, ttl = issues.history_cache_subjects, issues.history_cache_ttl_s
+        self.jobs = HistoryCache(issues.history_runs + 1, _by_end, size, ttl)
+        self.checks = HistoryCache(issues.history_runs, _by_time, size, ttl)
+        self.outputs = HistoryCache(issues.history_runs, _by_time, size, ttl)
+        self._pending: list[tuple[HistoryCache, Any, list[Issue]]] = []
+        self._schemas: dict[str, list[tuple[str, str]]] = {}  # schema hash -> fields
+
+    def forget(self) -> None:
+        """Drop every remembered history (partitions reassigned: others may have moved)."""
+        for cache in (self.jobs, self.checks, self.outputs):
+            cache.clear()
+        self._pending = []
 
     def evaluate(self, subjects: Subjects) -> list[Issue]:
+        """The new or changed issues of `subjects`; call `written` once they are stored."""
         if self.client is None:
             self.client = connect(self.settings.clickhouse)
-        found: list[Issue] = []
-        for chunk in _chunks(subjects.jobs):
-            found += self._job_issues(chunk)
-        for chunk in _chunks(subjects.checks):
-            found += self._check_issues(chunk)
-        for chunk in _chunks(subjects.outputs):
-            found += self._schema_issues(chunk)
-        return found
+        self._pending = []
+        now = time.monotonic()
+        self._refresh(self.jobs, subjects.jobs, now, self._read_jobs, self._read_job_runs)
+        self._refresh(self.checks, subjects.checks, now, self._read_checks, self._read_results)
+        self._refresh(
+            self.outputs, subjects.outputs, now, self._read_outputs, self._read_output_runs
+        )
+        for job in subjects.jobs:
+            self._judge(self.jobs, job, self._job_issues(job, self.jobs.facts(job)))
+        for check in subjects.checks:
+            self._judge(self.checks, check, assertion_issues(*check, self.checks.facts(check)))
+        for dataset in subjects.outputs:
+            self._judge(self.outputs, dataset, schema_issues(*dataset, self.outputs.facts(dataset)))
+        return [issue for _, _, issues in self._pending for issue in issues]
 
-    def _job_issues(self, jobs: list[tuple[str, str]]) -> list[Issue]:
-        limit = self.settings.issues.history_runs
-        rows = self.client.query(
+    def written(self) -> None:
+        """The issues the last `evaluate` returned are in ClickHouse."""
+        for cache, subject, issues in self._pending:
+            cache.mark_written(subject, issues)
+        self._pending = []
+        for cache in (self.jobs, self.checks, self.outputs):
+            cache.trim()
+
+    def _judge(self, cache: HistoryCache, subject: Any, issues: list[Issue]) -> None:
+        unwritten = cache.unwritten(subject, issues)
+        if unwritten:
+            self._pending.append((cache, subject, unwritten))
+
+    def _refresh(
+        self,
+        cache: HistoryCache,
+        touched: dict[Any, set[Any]],
+        now: float,
+        read_whole: Any,
+        read_runs: Any,
+    ) -> None:
+        """Bring the cache up to date for `touched`: unknown or old subjects read whole,
+        the others only for the runs touched."""
+        stale = [subject for subject in touched if not cache.fresh(subject, now)]
+        for chunk in _chunks(stale):
+            found: dict[Any, list[tuple[str, Any]]] = {subject: [] for subject in chunk}
+            for subject, fact in read_whole(chunk):
+                if subject in found:
+                    found[subject].append((fact_run_id(fact), fact))
+            for subject, facts in found.items():
+                cache.load(subject, facts, now)
+        known = set(touched) - set(stale)
+        for chunk in _chunks(known):
+            changed: dict[Any, dict[str, Any]] = {
+                subject: dict.fromkeys(_run_ids(touched[subject])) for subject in chunk
+            }
+            for subject, fact in read_runs({subject: touched[subject] for subject in chunk}):
+                if subject in changed:
+                    changed[subject][fact_run_id(fact)] = fact
+            for subject, facts in changed.items():
+                cache.update(subject, facts)
+
+    # --- jobs: the latest finished runs ---------------------------------------------------
+
+    _RUN_COLUMNS = """
+        job_namespace, job_name, run_id, tupleElement(state, 'name'),
+        toUnixTimestamp64Milli(tupleElement(state, 'time')) AS ended,
+        toUnixTimestamp64Milli(started_at), error_message, processing_type
+    """
+
+    def _job_runs(self, rows: Iterable[Any]) -> Iterable[tuple[Job, _JobRun]]:
+        for ns, name, run_id, state, ended, started, error, processing_type in rows:
+            fact = RunFact(run_id, state, ended, started, error or "")
+            yield (ns, name), _JobRun(fact, processing_type)
+
+    def _read_jobs(self, jobs: list[Job]) -> Iterable[tuple[Job, _JobRun]]:
+        rows = _query(
+            self.client,
             f"""
-            SELECT job_namespace, job_name, run_id, tupleElement(state, 'name'),
-                   toUnixTimestamp64Milli(tupleElement(state, 'time')) AS ended,
-                   toUnixTimestamp64Milli(started_at), error_message, processing_type
+            SELECT {self._RUN_COLUMNS}
             FROM (
                 SELECT job_namespace, job_name, run_id, state, started_at, error_message,
                        processing_type
@@ -165,91 +312,164 @@ class IssueDetector:
             )
             WHERE tupleElement(state, 'terminal') = 1
             ORDER BY ended DESC, run_id DESC
-            LIMIT {limit + 1} BY job_namespace, job_name
+            LIMIT {self.jobs.limit} BY job_namespace, job_name
             """,
-            parameters={"subjects": jobs},
-        ).result_rows
-        by_job: dict[tuple[str, str], list[Any]] = {}
-        for row in rows:
-            by_job.setdefault((row[0], row[1]), []).append(row)
-        issues_settings = self.settings.issues
-        found: list[Issue] = []
-        for (namespace, name), job_rows in by_job.items():
-            complete = len(job_rows) <= limit
-            facts = [
-                RunFact(run_id, state, ended, started, error or "")
-                for _, _, run_id, state, ended, started, error, _ in job_rows[:limit]
-            ]
-            streaming = any(row[7] == "STREAMING" for row in job_rows)
-            found += run_issues(
-                namespace,
-                name,
-                facts,
-                streaming=streaming,
-                history_complete=complete,
-                min_history=issues_settings.duration_min_history,
-                window=issues_settings.duration_window,
-            )
-        return found
+            subjects=jobs,
+        )
+        return self._job_runs(rows)
 
-    def _check_issues(self, checks: list[tuple[str, str, str, str, str]]) -> list[Issue]:
-        rows = self.client.query(
+    def _read_job_runs(self, touched: dict[Job, set[str]]) -> Iterable[tuple[Job, _JobRun]]:
+        rows = _query(
+            self.client,
             f"""
-            SELECT namespace, name, assertion, column_name, check_name, run_id,
-                   toUnixTimestamp64Milli(tupleElement(result, 'time')) AS t,
-                   tupleElement(result, 'status'), tupleElement(result, 'severity'),
-                   tupleElement(result, 'expected'), tupleElement(result, 'actual'),
-                   job_namespace, job_name
+            SELECT {self._RUN_COLUMNS}
+            FROM {self.db}.runs FINAL
+            WHERE run_id IN {_IN_RUNS} AND tupleElement(state, 'terminal') = 1
+            """,
+            runs=set().union(*touched.values()),
+        )
+        return self._job_runs(rows)
+
+    def _job_issues(self, job: Job, runs: list[_JobRun]) -> list[Issue]:
+        """The rules on the latest `history_runs` (one more says the history goes on)."""
+        settings = self.settings.issues
+        limit = settings.history_runs
+        return run_issues(
+            *job,
+            [run.fact for run in runs[-limit:]],
+            streaming=any(run.processing_type == "STREAMING" for run in runs),
+            history_complete=len(runs) <= limit,
+            min_history=settings.duration_min_history,
+            window=settings.duration_window,
+        )
+
+    # --- checks: the latest results of each check -----------------------------------------
+
+    _CHECK_COLUMNS = """
+        namespace, name, assertion, column_name, check_name, run_id,
+        toUnixTimestamp64Milli(tupleElement(result, 'time')) AS t,
+        tupleElement(result, 'status'), tupleElement(result, 'severity'),
+        tupleElement(result, 'expected'), tupleElement(result, 'actual'),
+        job_namespace, job_name
+    """
+
+    def _read_checks(self, checks: list[Check]) -> Iterable[tuple[Check, CheckResult]]:
+        rows = _query(
+            self.client,
+            f"""
+            SELECT {self._CHECK_COLUMNS}
             FROM (
                 SELECT * FROM {self.db}.quality_assertions FINAL
                 WHERE (namespace, name, assertion, column_name, check_name) IN {_IN_CHECKS}
             )
             ORDER BY t DESC, run_id DESC
-            LIMIT {self.settings.issues.history_runs}
-                BY namespace, name, assertion, column_name, check_name
+            LIMIT {self.checks.limit} BY namespace, name, assertion, column_name, check_name
             """,
-            parameters={"subjects": checks},
-        ).result_rows
-        by_check: dict[tuple, list[CheckResult]] = {}
-        for row in rows:
-            by_check.setdefault(tuple(row[:5]), []).append(CheckResult(*row[5:]))
-        found: list[Issue] = []
-        for (namespace, name, assertion, column, check_name), results in by_check.items():
-            found += assertion_issues(namespace, name, assertion, column, check_name, results)
-        return found
+            subjects=checks,
+        )
+        return ((tuple(row[:5]), CheckResult(*row[5:])) for row in rows)
 
-    def _schema_issues(self, outputs: list[tuple[str, str]]) -> list[Issue]:
-        rows = self.client.query(
+    def _read_results(self, touched: dict[Check, set[str]]) -> Iterable[tuple[Check, CheckResult]]:
+        runs = {(check[0], check[1], run_id) for check, ids in touched.items() for run_id in ids}
+        rows = _query(
+            self.client,
             f"""
-            SELECT e.namespace, e.name, e.run_id, e.t, v.schema_hash, v.field_names,
-                   v.field_types, e.job_namespace, e.job_name
+            SELECT {self._CHECK_COLUMNS}
+            FROM {self.db}.quality_assertions FINAL
+            WHERE (namespace, name, run_id) IN {_IN_TRIPLES}
+              AND (namespace, name, assertion, column_name, check_name) IN {_IN_CHECKS}
+            """,
+            subjects=touched,
+            triples=runs,
+        )
+        return ((tuple(row[:5]), CheckResult(*row[5:])) for row in rows)
+
+    # --- outputs: the schema each run wrote -------------------------------------------------
+
+    def _schema_facts(
+        self, rows: list[Any], datasets: list[Dataset]
+    ) -> Iterable[tuple[Dataset, SchemaFact]]:
+        """Facts of output edge rows; each distinct schema's fields are read once."""
+        missing = sorted({row[4] for row in rows if row[4] not in self._schemas})
+        if missing:
+            if len(self._schemas) + len(missing) > _SCHEMAS_KEPT:
+                self._schemas.clear()
+            self._schemas.update(self._read_schemas(datasets, missing))
+        for ns, name, run_id, t, schema_hash, job_ns, job_name in rows:
+            fields = self._schemas.get(schema_hash, ())
+            yield (ns, name), SchemaFact(run_id, t, schema_hash, fields, job_ns, job_name)
+
+    def _read_schemas(self, datasets: list[Dataset], hashes: list[str]) -> dict[str, list]:
+        rows = _query(
+            self.client,
+            f"""
+            SELECT schema_hash, any(field_names), any(field_types)
+            FROM {self.db}.dataset_versions
+            WHERE (namespace, name) IN {_IN_PAIRS} AND schema_hash IN {_IN_HASHES}
+            GROUP BY schema_hash
+            """,
+            subjects=datasets,
+            hashes=hashes,
+        )
+        return {h: list(zip(names, types, strict=False)) for h, names, types in rows}
+
+    def _read_outputs(self, outputs: list[Dataset]) -> Iterable[tuple[Dataset, SchemaFact]]:
+        rows = _query(
+            self.client,
+            self._schema_query(
+                f"(namespace, name) IN {_IN_PAIRS}",
+                f"LIMIT {self.outputs.limit} BY e.namespace, e.name",
+            ),
+            subjects=outputs,
+        )
+        return self._schema_facts(rows, outputs)
+
+    def _read_output_runs(
+        self, touched: dict[Dataset, set[JobRun]]
+    ) -> Iterable[tuple[Dataset, SchemaFact]]:
+        datasets = sorted(touched)
+        rows = _query(
+            self.client,
+            self._schema_query(
+                f"(job_namespace, job_name, run_id) IN {_IN_TRIPLES} "
+                f"AND (namespace, name) IN {_IN_PAIRS}",
+                "",
+            ),
+            subjects=datasets,
+            triples=set().union(*touched.values()),
+        )
+        return self._schema_facts(rows, datasets)
+
+    def _schema_query(self, edges_where: str, limit: str) -> str:
+        """Output edges matching `edges_where`, with the schema hash of the version written."""
+        return f"""
+            SELECT e.namespace, e.name, e.run_id, e.t, v.schema_hash, e.job_namespace,
+                   e.job_name
             FROM (
                 SELECT namespace, name, run_id, version_id, job_namespace, job_name,
                        toUnixTimestamp64Milli(last_seen) AS t
                 FROM {self.db}.io_edges FINAL
                 WHERE direction = 'output' AND run_id != '' AND version_id != ''
-                  AND (namespace, name) IN {_IN_PAIRS}
+                  AND {edges_where}
             ) AS e
             INNER JOIN (
-                SELECT namespace, name, version_id, schema_hash, field_names, field_types
+                SELECT namespace, name, version_id, schema_hash
                 FROM {self.db}.dataset_versions FINAL
                 WHERE (namespace, name) IN {_IN_PAIRS}
             ) AS v ON e.namespace = v.namespace AND e.name = v.name AND e.version_id = v.version_id
             ORDER BY e.t DESC, e.run_id DESC
-            LIMIT {self.settings.issues.history_runs} BY e.namespace, e.name
-            """,
-            parameters={"subjects": outputs},
-        ).result_rows
-        by_dataset: dict[tuple[str, str], list[SchemaFact]] = {}
-        for ns, name, run_id, t, schema_hash, names, types, job_ns, job_name in rows:
-            fact = SchemaFact(
-                run_id, t, schema_hash, list(zip(names, types, strict=False)), job_ns, job_name
-            )
-            by_dataset.setdefault((ns, name), []).append(fact)
-        found: list[Issue] = []
-        for (namespace, name), writes in by_dataset.items():
-            found += schema_issues(namespace, name, writes)
-        return found
+            {limit}
+            """
+
+
+def fact_run_id(fact: Any) -> str:
+    """The run a fact is about (its key within its subject)."""
+    return fact.fact.run_id if isinstance(fact, _JobRun) else fact.run_id
+
+
+def _run_ids(touched: set[Any]) -> list[str]:
+    """Run ids of a subject's touched runs (outputs name them with their job)."""
+    return [run if isinstance(run, str) else run[2] for run in touched]
 
 
 class IssueStage:
@@ -265,13 +485,17 @@ class IssueStage:
         self.faults = Faults(worker.fault_point, worker.fault_after)
 
     def run(self, stop: threading.Event) -> None:
-        self.consumer.subscribe(sorted(self.topics))
+        detector = IssueDetector(self.settings)  # connects when first needed
+
+        def reassigned(consumer: Any, partitions: list[TopicPartition]) -> None:
+            detector.forget()  # another process may have judged our subjects meanwhile
+
+        self.consumer.subscribe(sorted(self.topics), on_assign=reassigned, on_revoke=reassigned)
         dispatcher = threading.Thread(
             target=self.dispatcher.run, args=(stop,), name="webhooks", daemon=True
         )
         dispatcher.start()
         probe = batch_consumer(self.settings, self.settings.worker.sink_group_id, 1_048_576)
-        detector = IssueDetector(self.settings)  # connects when first needed
         log.info("issues stage started", extra={"topics": sorted(self.topics)})
         try:
             while not stop.is_set():
@@ -303,6 +527,7 @@ class IssueStage:
                     metrics.ISSUES_WRITTEN.inc(len(found))
                     self.faults.reached("issues.after_write")
                     self.dispatcher.wake()
+                detector.written()
                 commit(self.consumer, next_offsets(messages))
                 self.faults.reached("issues.after_commit")
         finally:

@@ -121,7 +121,7 @@ class Issue:
 # --- runs: run_failed and duration_outlier -------------------------------------------
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class RunFact:
     """A finished run of a job, as `runs` holds it."""
 
@@ -247,7 +247,7 @@ def _outlier_issue(job_issue: Any, run: RunFact, facts: dict, resolver: RunFact 
 # --- checks: assertion_failed -----------------------------------------------------------
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class CheckResult:
     """One run's result of one check on one dataset (column)."""
 
@@ -316,7 +316,7 @@ def assertion_issues(
 # --- schemas: schema_changed --------------------------------------------------------------
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class SchemaFact:
     """The schema a run wrote to an output dataset."""
 
