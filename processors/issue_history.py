@@ -30,12 +30,14 @@ from lineagehouse.processors.issues import Issue
 @dataclass
 class _Entry:
     loaded_at: float
-    facts: dict[str, Any] = field(default_factory=dict)  # run id -> fact
+    facts: dict[str, tuple[tuple, Any]] = field(default_factory=dict)  # run id -> (order, fact)
     written: dict[str, Issue] = field(default_factory=dict)  # issue id -> as last written
+    judged: bool = False  # the rules have seen these facts since they last changed
 
 
 class HistoryCache:
-    """Per subject, its latest `limit` facts, ordered by `order(fact)` (time, run id).
+    """Per subject, its latest `limit` facts, ordered by `order(fact)`: a tuple ending
+    with the fact's run id (unique within a subject), such as (time, run id).
 
     `max_subjects` bounds the memory (least recently touched subjects are forgotten
     first); 0 keeps nothing between batches, so every batch reads every history whole.
@@ -67,29 +69,39 @@ class HistoryCache:
 
     def load(self, subject: Hashable, facts: Iterable[tuple[str, Any]], now: float) -> None:
         """Replace what is known of `subject` by its history as read whole."""
-        self._entries[subject] = _Entry(now, dict(facts))
+        order = self._order
+        entry = _Entry(now, {run_id: (order(fact), fact) for run_id, fact in facts})
+        self._entries[subject] = entry
         self._entries.move_to_end(subject)
 
     def update(self, subject: Hashable, changed: dict[str, Any]) -> None:
         """Apply the facts of the runs a batch touched (None: the run is not a fact)."""
-        facts = self._entries[subject].facts
+        entry = self._entries[subject]
+        facts = entry.facts
         for run_id, fact in changed.items():
+            known = facts.get(run_id)
             if fact is None:
-                facts.pop(run_id, None)
-            else:
-                facts[run_id] = fact
+                if known is not None:
+                    del facts[run_id]
+                    entry.judged = False
+            elif known is None or known[1] != fact:
+                facts[run_id] = (self._order(fact), fact)
+                entry.judged = False
+
+    def changed(self, subject: Hashable) -> bool:
+        """Whether the facts changed since the issues of them were last written (the rules
+        are pure: the same facts give the same issues)."""
+        return not self._entries[subject].judged
 
     def facts(self, subject: Hashable) -> list[Any]:
         """The latest `limit` facts of `subject`, oldest first (older ones are dropped)."""
-        facts = self._entries[subject].facts
-        ordered = sorted(facts.values(), key=self._order)
+        entry = self._entries[subject]
+        ordered = sorted(entry.facts.values())  # by order: unique, so facts never compare
         if len(ordered) > self.limit:
-            order = self._order
-            keep = {order(fact) for fact in ordered[-self.limit :]}
-            for run_id in [r for r, fact in facts.items() if order(fact) not in keep]:
-                del facts[run_id]
+            for key, _ in ordered[: -self.limit]:
+                del entry.facts[key[-1]]
             ordered = ordered[-self.limit :]
-        return ordered
+        return [fact for _, fact in ordered]
 
     def unwritten(self, subject: Hashable, issues: Iterable[Issue]) -> list[Issue]:
         """The issues not written yet for `subject`, or written with other content."""
@@ -97,9 +109,11 @@ class HistoryCache:
         return [issue for issue in issues if written.get(issue.issue_id) != issue]
 
     def mark_written(self, subject: Hashable, issues: Iterable[Issue]) -> None:
+        """The issues of `subject`'s current facts that were not written yet are now."""
         entry = self._entries.get(subject)
         if entry is not None:
             entry.written.update((issue.issue_id, issue) for issue in issues)
+            entry.judged = True
 
     def trim(self) -> None:
         """Forget the least recently touched subjects beyond `max_subjects`."""

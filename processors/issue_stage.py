@@ -234,11 +234,16 @@ class IssueDetector:
             self.outputs, subjects.outputs, now, self._read_outputs, self._read_output_runs
         )
         for job in subjects.jobs:
-            self._judge(self.jobs, job, self._job_issues(job, self.jobs.facts(job)))
+            if self.jobs.changed(job):
+                self._judge(self.jobs, job, self._job_issues(job, self.jobs.facts(job)))
         for check in subjects.checks:
-            self._judge(self.checks, check, assertion_issues(*check, self.checks.facts(check)))
+            if self.checks.changed(check):
+                found = assertion_issues(*check, self.checks.facts(check))
+                self._judge(self.checks, check, found)
         for dataset in subjects.outputs:
-            self._judge(self.outputs, dataset, schema_issues(*dataset, self.outputs.facts(dataset)))
+            if self.outputs.changed(dataset):
+                found = schema_issues(*dataset, self.outputs.facts(dataset))
+                self._judge(self.outputs, dataset, found)
         return [issue for _, _, issues in self._pending for issue in issues]
 
     def written(self) -> None:
@@ -250,9 +255,8 @@ class IssueDetector:
             cache.trim()
 
     def _judge(self, cache: HistoryCache, subject: Any, issues: list[Issue]) -> None:
-        unwritten = cache.unwritten(subject, issues)
-        if unwritten:
-            self._pending.append((cache, subject, unwritten))
+        """Keep the issues of `subject` not written yet, for `evaluate` and `written`."""
+        self._pending.append((cache, subject, cache.unwritten(subject, issues)))
 
     def _refresh(
         self,

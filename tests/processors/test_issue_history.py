@@ -162,6 +162,12 @@ def test_history_cache_keeps_the_latest_facts_and_the_most_recent_subjects() -> 
     cache.update("a", {"3": (3, "3"), "4": None, "9": (9, "9")})
     assert cache.facts("a") == [(3, "3"), (5, "5"), (9, "9")]
     assert cache.fresh("a", now=9.9) and not cache.fresh("a", now=10)
+    assert cache.changed("a")
+    cache.mark_written("a", [])
+    cache.update("a", {"3": (3, "3"), "7": None})  # what it knew already: nothing to judge
+    assert not cache.changed("a")
+    cache.update("a", {"5": None})
+    assert cache.changed("a") and cache.facts("a") == [(3, "3"), (9, "9")]
     cache.load("b", [], now=0)
     cache.load("c", [], now=0)
     cache.fresh("b", now=1)  # touched: "a" is now the least recent
