@@ -12,7 +12,6 @@ dataset's, else its job's); callers check access to single objects themselves.
 from __future__ import annotations
 
 import math
-import statistics
 from datetime import UTC, datetime
 from typing import Any
 
@@ -20,7 +19,7 @@ from clickhouse_connect.driver.client import Client
 
 from lineagehouse.api.access import Caller
 from lineagehouse.api.catalog import Page, Where, dict_rows, iso, parse_json, utc
-from lineagehouse.processors.issues import ISSUE_COLUMNS, public_issue
+from lineagehouse.processors.issues import ISSUE_COLUMNS, mean_and_spread, public_issue
 
 # Metrics of one column reported under several directions in one run: the output's win
 # (what the run wrote), then the input's, then a DatasetEvent's.
@@ -34,8 +33,7 @@ def duration_band(durations: list[int]) -> dict[str, Any]:
     duration_outlier issue (processors/issues.py)."""
     if not durations:
         return {"complete_runs": 0, "mean_ms": None, "stddev_ms": None, "band": None}
-    mean = statistics.fmean(durations)
-    spread = statistics.pstdev(durations)
+    mean, spread = mean_and_spread(durations)
     allowed = max(3 * spread, 0.1 * mean)
     return {
         "complete_runs": len(durations),

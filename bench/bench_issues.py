@@ -6,10 +6,11 @@ Starts the embedded ClickHouse server, writes `--runs` finished runs spread over
 jobs straight into `runs` (`INSERT ... SELECT FROM numbers()`; the `job_runs` view fills
 as in production), then times `IssueDetector.evaluate` (what the stage does per batch:
 read each touched job's latest runs from ClickHouse and apply the rules) for batches
-touching 1, 20, 200 and 2,000 jobs, one run each: reading every history whole
-(`issues.history_cache_subjects=0`), and with the histories kept from an earlier batch
-(the default), which reads only the touched runs. The reference, measured in the same run: one full
-read of the merged run history (`runs FINAL`, the job and state of every run).
+touching 1, 20, 200 and 2,000 jobs, each by one new finished run: reading every history
+whole (`issues.history_cache_subjects=0`), and with the histories kept from an earlier
+batch (the default), which reads only the touched runs. The reference, measured in the
+same run: one full read of the merged run history (`runs FINAL`, the job and state of
+every run).
 
 Prints a table and one JSON line at the end.
 """
@@ -22,6 +23,7 @@ import statistics
 import sys
 import tempfile
 import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import clickhouse_connect
@@ -36,6 +38,16 @@ sys.path.insert(0, str(REPO))
 from tests.conftest import start_clickhouse  # noqa: E402
 
 BATCHES = (1, 20, 200, 2000)
+RUN_COLUMNS = (
+    "run_id",
+    "job_namespace",
+    "job_name",
+    "state",
+    "started_at",
+    "first_event_time",
+    "last_event_time",
+    "event_types",
+)
 
 
 def main() -> None:
@@ -106,23 +118,34 @@ def measure(args: argparse.Namespace, url: str, port: int, tmp: str) -> dict:
     kept = IssueDetector(settings, client)  # reads a history whole once, then what changed
     evaluate: dict[int, float] = {}
     delta: dict[int, float] = {}
+    fresh = iter(range(args.runs, args.runs * 2))  # numbers of the runs added per batch
+
+    def add_runs(jobs: list[tuple[str, str]]) -> dict[tuple[str, str], set[str]]:
+        """One more finished run for each job (later than all before): a batch's touch."""
+        touched = {}
+        rows = []
+        for _, name in jobs:
+            number = next(fresh)
+            run_id = f"new-{number}"
+            ended = datetime(2026, 1, 1, tzinfo=UTC) + timedelta(minutes=number)
+            state = (1, ended, "e", "FAIL" if number % 17 == 0 else "COMPLETE")
+            started = ended - timedelta(seconds=50 + number % 7)
+            rows.append([run_id, "bench", name, state, started, started, ended, ["COMPLETE"]])
+            touched[("bench", name)] = {run_id}
+        client.insert("bench_issues.runs", rows, column_names=RUN_COLUMNS)
+        return touched
+
     for batch in BATCHES:
         step = max(args.jobs // batch, 1)
         jobs = [("bench", f"job_{i}") for i in range(0, args.jobs, step)[:batch]]
-        latest = dict(
-            client.query(
-                "SELECT job_name, max(run_id) FROM bench_issues.job_runs "
-                "WHERE job_name IN {names:Array(String)} GROUP BY job_name",
-                parameters={"names": [name for _, name in jobs]},
-            ).result_rows
-        )
-        subjects = Subjects()  # each job touched by one run, as a batch would
-        subjects.jobs = {job: {latest[job[1]]} for job in jobs}
+        subjects = Subjects()
+        subjects.jobs = add_runs(jobs)
         kept.evaluate(subjects)  # the first batch of these jobs reads them whole
         kept.written()
         for detector, into in ((whole, evaluate), (kept, delta)):
             times = []
             for _ in range(args.repeat):
+                subjects.jobs = add_runs(jobs)  # each job touched by one new run
                 t = time.perf_counter()
                 detector.evaluate(subjects)
                 times.append(time.perf_counter() - t)

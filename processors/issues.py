@@ -23,7 +23,7 @@ and redeliveries never duplicate an issue. A resolution is "the first later run 
 from __future__ import annotations
 
 import hashlib
-import statistics
+import math
 from collections import deque
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -121,6 +121,14 @@ class Issue:
 # --- runs: run_failed and duration_outlier -------------------------------------------
 
 
+def mean_and_spread(values: Sequence[float]) -> tuple[float, float]:
+    """Mean and population standard deviation of `values` (not empty), in floats, two
+    passes. The `statistics` module computes the deviation exactly, with fractions: ~50 us
+    for 30 values, which made it most of the cost of judging a job's runs."""
+    mean = math.fsum(values) / len(values)
+    return mean, math.sqrt(math.fsum([(value - mean) ** 2 for value in values]) / len(values))
+
+
 @dataclass(frozen=True, slots=True)
 class RunFact:
     """A finished run of a job, as `runs` holds it."""
@@ -203,18 +211,17 @@ def run_issues(
             continue
         judged += 1
         if len(history) >= min_history and (history_complete or judged > window):
-            mean = statistics.fmean(history)
-            spread = statistics.pstdev(history)
+            mean, spread = mean_and_spread(history)
             allowed = max(3 * spread, 0.1 * mean)
-            facts = {
-                "duration_ms": duration,
-                "mean_ms": round(mean, 3),
-                "stddev_ms": round(spread, 3),
-                "low_ms": round(mean - allowed, 3),
-                "high_ms": round(mean + allowed, 3),
-                "history_runs": len(history),
-            }
             if abs(duration - mean) > allowed:
+                facts = {
+                    "duration_ms": duration,
+                    "mean_ms": round(mean, 3),
+                    "stddev_ms": round(spread, 3),
+                    "low_ms": round(mean - allowed, 3),
+                    "high_ms": round(mean + allowed, 3),
+                    "history_runs": len(history),
+                }
                 outliers.append((run, facts))
             else:
                 for outlier, outlier_facts in outliers:

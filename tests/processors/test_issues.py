@@ -6,11 +6,14 @@ from __future__ import annotations
 import random
 import statistics
 
+import pytest
+
 from lineagehouse.processors.issues import (
     CheckResult,
     RunFact,
     SchemaFact,
     assertion_issues,
+    mean_and_spread,
     run_issues,
     schema_diff,
     schema_issues,
@@ -72,6 +75,17 @@ def test_outliers_match_the_definition_on_random_histories() -> None:
             if abs(seconds * 1000 - mean) > max(3 * spread, 0.1 * mean):
                 expected.add(f"r{index:03d}")
         assert got == expected
+
+
+def test_mean_and_spread_agree_with_the_exact_statistics() -> None:
+    rng = random.Random(2)
+    for _ in range(500):
+        values = [rng.choice([0, 1, 60_000, 3_600_000, rng.randint(0, 10**9)]) for _ in range(30)]
+        count = rng.randint(1, 30)
+        mean, spread = mean_and_spread(values[:count])
+        assert mean == pytest.approx(statistics.fmean(values[:count]), rel=1e-12, abs=1e-9)
+        assert spread == pytest.approx(statistics.pstdev(values[:count]), rel=1e-9, abs=1e-6)
+    assert mean_and_spread([60_000] * 30) == (60_000, 0.0)  # equal runs: no spread at all
 
 
 def test_runs_are_ordered_by_event_time_not_by_arrival() -> None:
