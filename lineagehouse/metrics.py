@@ -74,7 +74,7 @@ SINK_COMMITTED_MESSAGES = Counter(
 )
 ISSUES_WRITTEN = Counter(
     "lineagehouse_issues_written_total",
-    "Issue rows the issues stage wrote (recomputed issues are written again; ids dedupe)",
+    "Issue rows the issues stage wrote (an issue when it is new or changed; ids dedupe)",
 )
 WEBHOOK_CALLS = Counter(
     "lineagehouse_webhook_calls_total",
