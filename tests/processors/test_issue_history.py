@@ -173,3 +173,31 @@ def test_history_cache_keeps_the_latest_facts_and_the_most_recent_subjects() -> 
     cache.fresh("b", now=1)  # touched: "a" is now the least recent
     cache.trim()
     assert not cache.fresh("a", now=1) and cache.fresh("b", now=1) and cache.fresh("c", now=1)
+
+
+def test_names_that_need_escaping_reach_clickhouse_intact(
+    make_settings: Callable[..., Settings],
+) -> None:
+    settings = make_settings()
+    migrate(settings)
+    detector = IssueDetector(settings)
+    job = 'we\'ird \\ name {subjects:String} "quoted" ü \u0001'
+    records: dict[str, list] = {}
+    for i, state in enumerate(("FAIL", "FAIL")):
+        event = lineage_event(i, job, event_type=state)
+        derive(event, str(event_id(event)), records)
+    write_records(ClickHouseSink(settings.clickhouse), settings.clickhouse.database, records)
+    subjects = Subjects()
+    subjects.add("runs", records["runs"])
+    found = detector.evaluate(subjects)  # read whole
+    assert {(i.kind, i.job_name) for i in found} == {("run_failed", job)} and len(found) == 2
+    detector.written()
+    later = BASE_TIME + timedelta(hours=1)
+    records = {}
+    event = lineage_event(2, job, event_type="COMPLETE", event_time=later)
+    derive(event, str(event_id(event)), records)
+    write_records(ClickHouseSink(settings.clickhouse), settings.clickhouse.database, records)
+    subjects = Subjects()
+    subjects.add("runs", records["runs"])
+    resolved = detector.evaluate(subjects)  # only the touched run read
+    assert len(resolved) == 2 and all(i.resolved_at is not None for i in resolved)
