@@ -90,8 +90,14 @@ def make_settings(tmp: str, kafka: str, url: str, name: str, web_port: int) -> S
 
 
 def worker_env(settings: Settings) -> dict[str, str]:
-    """The tests' child-process environment for `settings`, with quieter logs."""
-    return {**settings_env(settings), "LINEAGEHOUSE_LOG_LEVEL": "WARNING"}
+    """The tests' child-process environment for `settings`, with quieter logs (and the
+    backlog flush interval, which the tests' environment does not carry)."""
+    backlog = str(settings.worker.sink_backlog_flush_interval_s)
+    return {
+        **settings_env(settings),
+        "LINEAGEHOUSE_LOG_LEVEL": "WARNING",
+        "LINEAGEHOUSE_WORKER__SINK_BACKLOG_FLUSH_INTERVAL_S": backlog,
+    }
 
 
 def metric(text: str, name: str) -> float:
@@ -425,12 +431,17 @@ def main() -> None:
     parser.add_argument("--latency-seconds", type=float, default=20.0)
     parser.add_argument("--batch-timeout-s", type=float, help="worker.batch_timeout_s")
     parser.add_argument("--flush-interval-s", type=float, help="worker.sink_flush_interval_s")
+    parser.add_argument(
+        "--backlog-flush-interval-s", type=float, help="worker.sink_backlog_flush_interval_s"
+    )
     args = parser.parse_args()
     n = args.events
     if args.batch_timeout_s:
         TUNING["batch_timeout_s"] = args.batch_timeout_s
     if args.flush_interval_s:
         TUNING["sink_flush_interval_s"] = args.flush_interval_s
+    if args.backlog_flush_interval_s:
+        TUNING["sink_backlog_flush_interval_s"] = args.backlog_flush_interval_s
 
     with tempfile.TemporaryDirectory() as tmp:
         kafka_port, ch_port, web = free_port(), free_port(), free_port()
