@@ -56,9 +56,6 @@ class HistoryCache:
         self._ttl_s = ttl_s
         self._entries: OrderedDict[Hashable, _Entry] = OrderedDict()
 
-    def __len__(self) -> int:
-        return len(self._entries)
-
     def fresh(self, subject: Hashable, now: float) -> bool:
         """Whether `subject`'s history is known and younger than the time to live."""
         entry = self._entries.get(subject)

@@ -187,13 +187,17 @@ class _JobRun:
     fact: RunFact
     processing_type: str
 
+    @property
+    def run_id(self) -> str:
+        return self.fact.run_id
+
 
 def _by_time(fact: Any) -> tuple[int, str]:
     return fact.time, fact.run_id
 
 
 def _by_end(run: _JobRun) -> tuple[int, str]:
-    return run.fact.ended_at, run.fact.run_id
+    return run.fact.ended_at, run.run_id
 
 
 class IssueDetector:
@@ -273,7 +277,7 @@ class IssueDetector:
             found: dict[Any, list[tuple[str, Any]]] = {subject: [] for subject in chunk}
             for subject, fact in read_whole(chunk):
                 if subject in found:
-                    found[subject].append((fact_run_id(fact), fact))
+                    found[subject].append((fact.run_id, fact))
             for subject, facts in found.items():
                 cache.load(subject, facts, now)
         known = set(touched) - set(stale)
@@ -283,7 +287,7 @@ class IssueDetector:
             }
             for subject, fact in read_runs({subject: touched[subject] for subject in chunk}):
                 if subject in changed:
-                    changed[subject][fact_run_id(fact)] = fact
+                    changed[subject][fact.run_id] = fact
             for subject, facts in changed.items():
                 cache.update(subject, facts)
 
@@ -464,11 +468,6 @@ class IssueDetector:
             ORDER BY e.t DESC, e.run_id DESC
             {limit}
             """
-
-
-def fact_run_id(fact: Any) -> str:
-    """The run a fact is about (its key within its subject)."""
-    return fact.fact.run_id if isinstance(fact, _JobRun) else fact.run_id
 
 
 def _run_ids(touched: set[Any]) -> list[str]:
