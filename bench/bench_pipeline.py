@@ -97,6 +97,8 @@ def worker_env(settings: Settings) -> dict[str, str]:
         **settings_env(settings),
         "LINEAGEHOUSE_LOG_LEVEL": "WARNING",
         "LINEAGEHOUSE_WORKER__SINK_BACKLOG_FLUSH_INTERVAL_S": backlog,
+        # Settings given to the benchmark itself (LINEAGEHOUSE_...) reach its workers too.
+        **{k: v for k, v in os.environ.items() if k.startswith("LINEAGEHOUSE_")},
     }
 
 
@@ -347,9 +349,9 @@ def run_pipeline(
 
 def latency_run(
     settings: Settings, rate: float, seconds: float, stages: str, logs: Any
-) -> list[float]:
-    """Produce at `rate` events/s to workers laid out as `stages`; seconds from produce
-    to queryable run, sampled."""
+) -> list[tuple[float, float]]:
+    """Produce at `rate` events/s to workers laid out as `stages`; for sampled events,
+    (seconds into the run when produced, seconds from produce to queryable run)."""
     procs = start_workers(settings, stages, logs)
     client = clickhouse_connect.get_client(
         host="127.0.0.1", port=int(settings.clickhouse.url.rsplit(":", 1)[1])
@@ -420,7 +422,7 @@ def latency_run(
     poller.join(70)
     for proc in procs:
         stop_process(proc)
-    return sorted(seen[r] - sent[r] for r in sent if r in seen)
+    return [(sent[r] - started, seen[r] - sent[r]) for r in sent if r in seen]
 
 
 def main() -> None:
@@ -429,6 +431,12 @@ def main() -> None:
     parser.add_argument("--stages", choices=list(LAYOUTS), default="all")
     parser.add_argument("--noop-events", type=int, default=50_000)
     parser.add_argument("--latency-seconds", type=float, default=20.0)
+    parser.add_argument(
+        "--latency-trace", type=Path, help="write each sample (produced at, latency) as CSV"
+    )
+    parser.add_argument(
+        "--latency-rate", type=float, help="events/s of the latency run (default: half the peak)"
+    )
     parser.add_argument("--batch-timeout-s", type=float, help="worker.batch_timeout_s")
     parser.add_argument("--flush-interval-s", type=float, help="worker.sink_flush_interval_s")
     parser.add_argument(
@@ -502,9 +510,12 @@ def main() -> None:
             paced = make_settings(tmp, kafka, url, "bench_lat", web)
             migrate(paced)
             ensure_topics(paced)
-            latencies = latency_run(
-                paced, pipeline_rate / 2, args.latency_seconds, args.stages, logs
-            )
+            paced_rate = args.latency_rate or pipeline_rate / 2
+            samples = latency_run(paced, paced_rate, args.latency_seconds, args.stages, logs)
+            latencies = sorted(latency for _, latency in samples)
+            if args.latency_trace:
+                lines = [f"{at:.3f},{latency:.3f}" for at, latency in sorted(samples)]
+                args.latency_trace.write_text("produced_s,latency_s\n" + "\n".join(lines) + "\n")
         finally:
             for proc in procs:
                 stop_process(proc)
@@ -544,7 +555,7 @@ def main() -> None:
             "peak RSS worker / ClickHouse server / broker, MB",
             f"{worker_rss:,.0f} / {ch_rss:,.0f} / {broker_rss:,.0f}",
         ),
-        (f"latency at {pipeline_rate / 2:,.0f} events/s: p50, s", f"{p50:.2f}"),
+        (f"latency at {paced_rate:,.0f} events/s: p50, s", f"{p50:.2f}"),
         (f"latency: p95, s ({len(latencies)} samples; target < 2)", f"{p95:.2f}"),
     ]
     for label, value in rows:
@@ -573,6 +584,7 @@ def main() -> None:
                     "clickhouse": round(ch_rss),
                     "broker": round(broker_rss),
                 },
+                "latency_rate_per_s": round(paced_rate),
                 "latency_p50_s": round(p50, 3),
                 "latency_p95_s": round(p95, 3),
                 "latency_samples": len(latencies),

@@ -44,6 +44,13 @@ class KafkaSettings(_Section):
     session_timeout_s: float = Field(6.0, gt=0)
     heartbeat_interval_s: float = Field(1.0, gt=0)
     rebalance_timeout_s: float = Field(6.0, gt=0)
+    fetch_max_wait_s: float = Field(
+        0.5,
+        gt=0,
+        le=60,
+        description="longest a consumer's fetch waits at the broker for new data "
+        "(librdkafka fetch.wait.max.ms): lower is less latency, more requests when idle",
+    )
 
     @field_validator("bootstrap_servers")
     @classmethod
