@@ -348,7 +348,7 @@ def run_pipeline(
 
 
 def latency_run(
-    settings: Settings, rate: float, seconds: float, stages: str, logs: Any
+    settings: Settings, rate: float, seconds: float, stages: str, logs: Any, linger_ms: float = 5
 ) -> list[tuple[float, float]]:
     """Produce at `rate` events/s to workers laid out as `stages`; for sampled events,
     (seconds into the run when produced, seconds from produce to queryable run)."""
@@ -357,7 +357,7 @@ def latency_run(
         host="127.0.0.1", port=int(settings.clickhouse.url.rsplit(":", 1)[1])
     )
     db = settings.clickhouse.database
-    producer = Producer({**settings.kafka.confluent_config(), "linger.ms": 5})
+    producer = Producer({**settings.kafka.confluent_config(), "linger.ms": linger_ms})
     sent: dict[str, float] = {}
     seen: dict[str, float] = {}
     done = threading.Event()
@@ -433,6 +433,12 @@ def main() -> None:
     parser.add_argument("--latency-seconds", type=float, default=20.0)
     parser.add_argument(
         "--latency-trace", type=Path, help="write each sample (produced at, latency) as CSV"
+    )
+    parser.add_argument(
+        "--latency-linger-ms",
+        type=float,
+        default=5,
+        help="linger.ms of the latency run's producer (fewer, larger record batches)",
     )
     parser.add_argument(
         "--latency-rate", type=float, help="events/s of the latency run (default: half the peak)"
@@ -511,7 +517,9 @@ def main() -> None:
             migrate(paced)
             ensure_topics(paced)
             paced_rate = args.latency_rate or pipeline_rate / 2
-            samples = latency_run(paced, paced_rate, args.latency_seconds, args.stages, logs)
+            samples = latency_run(
+                paced, paced_rate, args.latency_seconds, args.stages, logs, args.latency_linger_ms
+            )
             latencies = sorted(latency for _, latency in samples)
             if args.latency_trace:
                 lines = [f"{at:.3f},{latency:.3f}" for at, latency in sorted(samples)]

@@ -144,13 +144,16 @@ FAULT_POINTS = (
 class WorkerSettings(_Section):
     group_id: str = Field("lineagehouse-worker", description="consumer group of the processor")
     batch_size: int = Field(2000, ge=1, description="events the processor takes at once")
-    batch_timeout_s: float = Field(0.5, gt=0, description="max wait to fill a processor batch")
+    batch_timeout_s: float = Field(0.25, gt=0, description="max wait to fill a processor batch")
     sink_group_id: str = Field("lineagehouse-sink", description="consumer group of the sink")
     sink_batch_rows: int = Field(
         100_000, ge=1, description="the sink inserts once this many rows are buffered"
     )
     sink_flush_interval_s: float = Field(
-        0.5, gt=0, description="... or once its oldest buffered row is this old"
+        1.0,
+        gt=0,
+        description="... or once the oldest event its buffered rows come from is this old "
+        "(counted from when the event was produced)",
     )
     sink_backlog_flush_interval_s: float = Field(
         3.0,

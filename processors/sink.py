@@ -56,6 +56,9 @@ INSERT_SETTINGS = {
     "input_format_avro_allow_missing_fields": 1,
 }
 
+# The least time a flush waits after its first message was produced (see flush_due).
+MIN_FLUSH_WAIT_S = 0.25
+
 
 class SinkStopped(Exception):
     """The worker is stopping while ClickHouse refuses an insert: leave it uncommitted."""
@@ -173,27 +176,24 @@ class SinkStage:
         buffers: dict[str, dict[str, list[tuple[bytes, int]]]] = {}
         consumed: list[Message] = []
         rows = 0
-        oldest = 0.0
-        interval = worker.sink_flush_interval_s  # for the rows buffered now
+        due = 0.0  # when the rows buffered now are written (monotonic clock)
         try:
             while not stop.is_set():
-                wait = interval
+                wait = worker.sink_flush_interval_s
                 if consumed:
-                    wait = max(0.0, oldest + interval - time.monotonic())
+                    wait = max(0.0, due - time.monotonic())
                 called = time.monotonic()
                 messages = usable(self.consumer.consume(1000, min(wait, 0.1)), self.consumer)
                 for msg in messages:  # a flush holds at most about sink_batch_rows rows
                     if not consumed:
-                        oldest = _produced_at(msg, called)
-                        interval = flush_interval(msg, worker, time.time())
+                        due = flush_due(msg, worker, called, time.time())
                     consumed.append(msg)
                     rows += self._buffer(msg, buffers)
                     self.faults.reached("sink.after_consume")
                     if rows >= worker.sink_batch_rows:
                         self._flush(buffers, consumed, stop)
                         buffers, consumed, rows = {}, [], 0
-                due = time.monotonic() >= oldest + interval
-                if consumed and due:
+                if consumed and time.monotonic() >= due:
                     self._flush(buffers, consumed, stop)
                     buffers, consumed, rows = {}, [], 0
             if consumed:  # a clean stop writes what it holds
@@ -265,27 +265,32 @@ class SinkStage:
             future.result()
 
 
-def flush_interval(msg: Message, worker: WorkerSettings, now: float) -> float:
-    """How long rows may wait for more, judged by the first message of a flush: the flush
-    interval, or, while the pipeline works through a backlog (the message's input events
-    were produced over `sink_backlog_flush_interval_s` before `now`), that longer
-    interval. Fewer, larger inserts cost ClickHouse less per row (BENCHMARKS.md), and the
-    latency is then the backlog's anyway."""
-    sent = dict(msg.headers() or ()).get(INPUT_TIME_HEADER, b"")
-    behind = now - int(sent) / 1000 if sent.isdigit() and int(sent) > 0 else 0.0
-    if behind > worker.sink_backlog_flush_interval_s:
-        return max(worker.sink_backlog_flush_interval_s, worker.sink_flush_interval_s)
-    return worker.sink_flush_interval_s
+def flush_due(msg: Message, worker: WorkerSettings, received: float, now: float) -> float:
+    """When the rows of a flush that begins with `msg` are written, on the monotonic clock
+    of `received` (when `msg` was read; `now` is the wall clock then).
 
-
-def _produced_at(msg: Message, received: float) -> float:
-    """When a message was produced, on this process's monotonic clock (at most
-    `received`): its age, not the time it was read, decides when its rows are flushed."""
+    Rows wait until the input events they come from are `sink_flush_interval_s` old (the
+    oldest input of the message's processor batch, its `lineagehouse.input-time` header),
+    so the time an event spent in the processor's batch counts towards the wait instead of
+    adding to it. While the pipeline works through a backlog (that input was produced over
+    `sink_backlog_flush_interval_s` ago), the rows wait that long after the message itself
+    was produced instead: larger inserts cost ClickHouse less per row (BENCHMARKS.md), and
+    the latency is then the backlog's anyway. Without a usable input time, the message's
+    own produce time counts."""
+    produced_age = 0.0
     kind, millis = msg.timestamp()
-    if kind == TIMESTAMP_NOT_AVAILABLE:
-        return received
-    age = time.time() - millis / 1000
-    return received - min(max(age, 0.0), 60.0)
+    if kind != TIMESTAMP_NOT_AVAILABLE:
+        produced_age = min(max(now - millis / 1000, 0.0), 60.0)
+    sent = dict(msg.headers() or ()).get(INPUT_TIME_HEADER, b"")
+    input_age = now - int(sent) / 1000 if sent.isdigit() and int(sent) > 0 else None
+    if input_age is not None and input_age > worker.sink_backlog_flush_interval_s:
+        wait = max(worker.sink_backlog_flush_interval_s, worker.sink_flush_interval_s)
+        return received - produced_age + wait
+    age = produced_age if input_age is None else min(max(input_age, produced_age), 60.0)
+    # ... but never sooner than MIN_FLUSH_WAIT_S after the message was produced: rows that
+    # arrive late anyway still gather into inserts of several processor batches.
+    floor = received - produced_age + min(MIN_FLUSH_WAIT_S, worker.sink_flush_interval_s)
+    return max(received - age + worker.sink_flush_interval_s, floor)
 
 
 def write_records(
