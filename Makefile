@@ -47,6 +47,7 @@ bench: install  ## throughput figures; see BENCHMARKS.md
 	$(BIN)/python bench/bench_pipeline.py
 	$(BIN)/python bench/bench_lineage.py
 	$(BIN)/python bench/bench_issues.py
+	$(BIN)/python bench/bench_broker.py
 
 lock:  ## refresh requirements.lock from the current venv
 	$(BIN)/python -m pip freeze --all --exclude-editable | grep -v -e '^lineagehouse' -e '^pip==' > requirements.lock

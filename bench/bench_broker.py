@@ -134,6 +134,7 @@ def main() -> None:
                         }
                     )
                     stored += sent
+            del producer  # disconnects before the broker stops
         finally:
             stop_process(broker)
             log.close()
