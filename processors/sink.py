@@ -5,7 +5,7 @@ Commit protocol of this stage (see ARCHITECTURE.md for the whole):
 1. Consume messages from every derived topic (confluent-kafka, manual commits) and keep
    them per table and schema version; nothing is decoded in Python.
 2. When `worker.sink_batch_rows` rows are buffered (the `lineagehouse.rows` header), or
-   the oldest message was produced `worker.sink_flush_interval_s` ago, join each table's
+   the input events behind the oldest message are due (`flush_due`), join each table's
    messages into one Avro container (`avro.splice`) and insert it (`FORMAT Avro`),
    retrying with backoff until ClickHouse acknowledged (blocking is the backpressure;
    nothing is dropped). The tables are written together, then `runs` last (a reader
