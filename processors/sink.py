@@ -273,24 +273,29 @@ def flush_due(msg: Message, worker: WorkerSettings, received: float, now: float)
     oldest input of the message's processor batch, its `lineagehouse.input-time` header),
     so the time an event spent in the processor's batch counts towards the wait instead of
     adding to it. While the pipeline works through a backlog (that input was produced over
-    `sink_backlog_flush_interval_s` ago), the rows wait that long after the message itself
-    was produced instead: larger inserts cost ClickHouse less per row (BENCHMARKS.md), and
-    the latency is then the backlog's anyway. Without a usable input time, the message's
-    own produce time counts."""
+    `sink_backlog_flush_interval_s` ago), the rows wait after the message itself was
+    produced instead, by as much as the input is past that threshold, up to that interval:
+    larger inserts cost ClickHouse less per row (BENCHMARKS.md), and the latency is then
+    the backlog's anyway. Without a usable input time, the message's own produce time
+    counts."""
     produced_age = 0.0
     kind, millis = msg.timestamp()
     if kind != TIMESTAMP_NOT_AVAILABLE:
         produced_age = min(max(now - millis / 1000, 0.0), 60.0)
     sent = dict(msg.headers() or ()).get(INPUT_TIME_HEADER, b"")
     input_age = now - int(sent) / 1000 if sent.isdigit() and int(sent) > 0 else None
-    if input_age is not None and input_age > worker.sink_backlog_flush_interval_s:
-        wait = max(worker.sink_backlog_flush_interval_s, worker.sink_flush_interval_s)
-        return received - produced_age + wait
+    least = min(MIN_FLUSH_WAIT_S, worker.sink_flush_interval_s)
+    backlog = worker.sink_backlog_flush_interval_s
+    if input_age is not None and input_age > backlog:
+        # The wait grows with how far past the threshold the input is, up to the backlog
+        # interval: a pipeline that falls just behind does not get a whole interval more
+        # (that step once turned a 3 s lag into 6-7 s of latency).
+        most = max(backlog, worker.sink_flush_interval_s)
+        return received - produced_age + min(most, max(input_age - backlog, least))
     age = produced_age if input_age is None else min(max(input_age, produced_age), 60.0)
     # ... but never sooner than MIN_FLUSH_WAIT_S after the message was produced: rows that
     # arrive late anyway still gather into inserts of several processor batches.
-    floor = received - produced_age + min(MIN_FLUSH_WAIT_S, worker.sink_flush_interval_s)
-    return max(received - age + worker.sink_flush_interval_s, floor)
+    return max(received - age + worker.sink_flush_interval_s, received - produced_age + least)
 
 
 def write_records(

@@ -54,8 +54,19 @@ def test_rows_that_arrive_late_still_wait_a_little_for_company() -> None:
 
 
 def test_input_behind_by_more_than_the_backlog_interval_waits_for_larger_inserts() -> None:
-    assert wait(message(input_ago=3.5, produced_ago=0.0)) == pytest.approx(3.0)
+    assert wait(message(input_ago=6.5, produced_ago=0.0)) == pytest.approx(3.0)
     assert wait(message(input_ago=3600, produced_ago=1.0)) == pytest.approx(2.0)
+
+
+def test_the_backlog_wait_grows_with_the_lag_without_a_step() -> None:
+    # Just past the threshold the wait is the least wait, and it grows one for one.
+    assert wait(message(input_ago=3.01, produced_ago=0.0)) == pytest.approx(MIN_FLUSH_WAIT_S)
+    assert wait(message(input_ago=4.0, produced_ago=0.0)) == pytest.approx(1.0)
+    assert wait(message(input_ago=5.0, produced_ago=0.5)) == pytest.approx(1.5)
+    # Either side of the threshold: the same wait.
+    below = wait(message(input_ago=2.999, produced_ago=0.0))
+    above = wait(message(input_ago=3.001, produced_ago=0.0))
+    assert below == pytest.approx(above, abs=0.01)
 
 
 def test_unknown_input_time_counts_from_the_message_itself() -> None:
