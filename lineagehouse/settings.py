@@ -159,8 +159,8 @@ class WorkerSettings(_Section):
         3.0,
         gt=0,
         description="when the events being written were produced longer ago than this (a "
-        "backlog), the sink flushes this often instead: larger inserts, less ClickHouse "
-        "work per row, a faster catch-up",
+        "backlog), the sink waits as long as they are past this age, up to this long: "
+        "larger inserts, less ClickHouse work per row, a faster catch-up",
     )
     derived_message_bytes: int = Field(
         900_000, ge=1024, description="largest Avro message on a derived topic (split above)"
