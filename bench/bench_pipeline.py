@@ -12,9 +12,15 @@ measures in the same run:
   - the pipeline: from the first message the worker consumed until the sink committed
     every derived message (every row queryable); then a check that the stored model holds
     exactly the expected rows;
-  - latency: a second worker fed at half the measured peak; each sampled event's time
-    from produce until its run is queryable (runs are inserted last, after its edges and
-    facets), p50/p95.
+  - latency: a second worker fed at half the measured peak (or `--latency-rate`); each
+    sampled event's time from produce until its run is queryable (runs are inserted last,
+    after its edges and facets), p50/p95. `--latency-trace FILE` writes every sample
+    (when it was produced, its latency) to see the tail over time; the paced producer's
+    `linger.ms` is 5 (`--latency-linger-ms`): on the embedded broker the number of record
+    batches it makes costs the broker (bench_broker.py).
+
+Worker settings: `--batch-timeout-s`, `--flush-interval-s`, `--backlog-flush-interval-s`,
+and any LINEAGEHOUSE_... variable in the benchmark's environment.
 
 Prints a table and one JSON line at the end.
 """
