@@ -91,7 +91,7 @@ class GraphFeed:
     def _kafka(self, group: str) -> Consumer:
         return Consumer(
             {
-                **self.settings.kafka.confluent_config(),
+                **self.settings.kafka.consumer_config(),
                 "group.id": group,
                 "enable.auto.commit": False,
                 "enable.partition.eof": False,

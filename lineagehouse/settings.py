@@ -78,6 +78,13 @@ class KafkaSettings(_Section):
             conf["ssl.ca.location"] = self.ssl_cafile
         return conf
 
+    def consumer_config(self) -> dict[str, Any]:
+        """`confluent_config()` plus the settings only consumers take."""
+        return {
+            **self.confluent_config(),
+            "fetch.wait.max.ms": int(self.fetch_max_wait_s * 1000),
+        }
+
 
 class TopicSettings(_Section):
     events: str = "openlineage.events"

@@ -23,7 +23,7 @@ def batch_consumer(settings: Settings, group_id: str, max_message_bytes: int) ->
     kafka = settings.kafka
     return Consumer(
         {
-            **kafka.confluent_config(),
+            **kafka.consumer_config(),
             "group.id": group_id,
             "enable.auto.commit": False,
             "enable.auto.offset.store": False,
@@ -31,7 +31,6 @@ def batch_consumer(settings: Settings, group_id: str, max_message_bytes: int) ->
             "session.timeout.ms": int(kafka.session_timeout_s * 1000),
             "heartbeat.interval.ms": int(kafka.heartbeat_interval_s * 1000),
             "max.poll.interval.ms": 600_000,
-            "fetch.wait.max.ms": int(kafka.fetch_max_wait_s * 1000),
             "fetch.max.bytes": max(52_428_800, 2 * max_message_bytes),
             "max.partition.fetch.bytes": max(1_048_576, 2 * max_message_bytes),
             "queued.max.messages.kbytes": 262_144,

@@ -40,6 +40,16 @@ def test_nested_env(monkeypatch: pytest.MonkeyPatch) -> None:
     assert s.topics.events_partitions == 24
 
 
+def test_consumers_get_the_fetch_wait_and_producers_do_not(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("LINEAGEHOUSE_KAFKA__FETCH_MAX_WAIT_S", "0.1")
+    kafka = load_settings().kafka
+    assert kafka.consumer_config()["fetch.wait.max.ms"] == 100
+    assert kafka.consumer_config()["bootstrap.servers"] == kafka.bootstrap_servers
+    assert "fetch.wait.max.ms" not in kafka.confluent_config()  # producers would warn
+
+
 def test_override_beats_env_and_keeps_sibling_env(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("LINEAGEHOUSE_API__PORT", "7000")
     monkeypatch.setenv("LINEAGEHOUSE_API__HOST", "0.0.0.0")
