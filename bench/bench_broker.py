@@ -10,7 +10,7 @@ fill level it sends `--rate` more single-message batches a second for `--seconds
 0, 1 or 3 consumers (each its own group) wait at the end of the partition, as the
 processor, the sink and the issues stage wait at the end of theirs. It prints the
 broker's CPU per sent batch (from /proc), per waiting consumer, and the ratio to the
-smallest fill level; and the broker's resident memory.
+smallest fill level; and the broker's peak resident memory.
 
 Why it matters (BENCHMARKS.md): with consumers waiting, each new batch costs the broker
 time that grows with the batches the partition already holds, and the embedded broker
@@ -34,16 +34,9 @@ from lineagehouse.embedded.broker import start_broker
 from lineagehouse.embedded.process import free_port, stop_process
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from bench.bench_pipeline import cpu_seconds, progress
+from bench.bench_pipeline import cpu_seconds, peak_rss_mb, progress
 
 TOPIC = "bench_broker"
-
-
-def rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return 0.0
 
 
 def fill(producer: Producer, count: int) -> None:
@@ -130,7 +123,7 @@ def main() -> None:
                             "consumers": count,
                             "sent": sent,
                             "broker_us_per_batch": cpu / sent * 1e6,
-                            "broker_mb": rss_mb(broker.pid),
+                            "broker_mb": peak_rss_mb(broker.pid),  # it never frees: peak = now
                         }
                     )
                     stored += sent
