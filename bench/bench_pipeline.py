@@ -53,7 +53,7 @@ from lineagehouse.processors.derive import derive
 from lineagehouse.processors.events import Source, raw_row
 from lineagehouse.processors.records import KIND_NAMES, combine
 from lineagehouse.processors.sink import ClickHouseSink
-from lineagehouse.settings import Settings, load_settings
+from lineagehouse.settings import Settings, load_settings, usable_cpus
 from lineagehouse.store.migrations import migrate
 from lineagehouse.topics import ensure_topics
 
@@ -96,13 +96,10 @@ def make_settings(tmp: str, kafka: str, url: str, name: str, web_port: int) -> S
 
 
 def worker_env(settings: Settings) -> dict[str, str]:
-    """The tests' child-process environment for `settings`, with quieter logs (and the
-    backlog flush interval, which the tests' environment does not carry)."""
-    backlog = str(settings.worker.sink_backlog_flush_interval_s)
+    """The tests' child-process environment for `settings`, with quieter logs."""
     return {
         **settings_env(settings),
         "LINEAGEHOUSE_LOG_LEVEL": "WARNING",
-        "LINEAGEHOUSE_WORKER__SINK_BACKLOG_FLUSH_INTERVAL_S": backlog,
         # Settings given to the benchmark itself (LINEAGEHOUSE_...) reach its workers too.
         **{k: v for k, v in os.environ.items() if k.startswith("LINEAGEHOUSE_")},
     }
@@ -539,7 +536,7 @@ def main() -> None:
 
     cpu_us = {name: seconds / n * 1e6 for name, seconds in cpu_used.items()}
     cpu_total = sum(cpu_us.values())
-    cores = os.cpu_count() or 1
+    cores = usable_cpus()
     p50 = statistics.median(latencies) if latencies else float("nan")
     p95 = latencies[int(0.95 * (len(latencies) - 1))] if latencies else float("nan")
     print()
@@ -581,7 +578,7 @@ def main() -> None:
                 "events": n,
                 "event_bytes": event_bytes,
                 "stages": args.stages,
-                "cpus": os.cpu_count(),
+                "cpus": usable_cpus(),
                 "produce_per_s": round(produce_rate),
                 "kafka_consume_per_s": round(raw_rate),
                 "faust_noop_per_s": round(noop_rate),

@@ -8,6 +8,7 @@ named like the variable without the prefix, e.g. `clickhouse__password`).
 
 from __future__ import annotations
 
+import math
 import os
 from pathlib import Path
 from typing import Any, Literal
@@ -186,7 +187,8 @@ class WorkerSettings(_Section):
         ge=0,
         description="`up`: processor processes (`worker --stage processor`) it starts next "
         "to the worker, which shares the events' partitions with them; their metrics are on "
-        "the web ports after the worker's. Default: one fewer than the CPU cores, at most 3",
+        "the web ports after the worker's. Default: one fewer than the usable CPU cores "
+        "(the process's CPU affinity, capped by a container's CPU limit), at most 3",
     )
 
     def extra_processors(self) -> int:
@@ -195,7 +197,54 @@ class WorkerSettings(_Section):
         and the processor alone fills it; another core runs another processor."""
         if self.up_processors is not None:
             return self.up_processors
-        return min(max((os.cpu_count() or 1) - 1, 0), 3)
+        return min(max(usable_cpus() - 1, 0), 3)
+
+
+CGROUP_V2_CPU_MAX = Path("/sys/fs/cgroup/cpu.max")
+CGROUP_V1_CPU_QUOTA = Path("/sys/fs/cgroup/cpu/cpu.cfs_quota_us")
+CGROUP_V1_CPU_PERIOD = Path("/sys/fs/cgroup/cpu/cpu.cfs_period_us")
+
+
+def cgroup_cpu_limit(
+    cpu_max: str | None, cfs_quota_us: str | None = None, cfs_period_us: str | None = None
+) -> float | None:
+    """The CPU limit (in cores) that a container's cgroup sets, from the text of cgroup v2's
+    `cpu.max` ("200000 100000"; "max ..." = none) or else cgroup v1's `cpu.cfs_quota_us`
+    (-1 = none) and `cpu.cfs_period_us`; None when there is no limit or it cannot be read."""
+    try:
+        if cpu_max is not None:
+            quota, _, period = cpu_max.strip().partition(" ")
+            if quota == "max":
+                return None
+            return int(quota) / int(period or "100000")
+        if cfs_quota_us is not None and cfs_period_us is not None:
+            quota_us = int(cfs_quota_us)
+            return None if quota_us <= 0 else quota_us / int(cfs_period_us)
+    except (ValueError, ZeroDivisionError):
+        return None
+    return None
+
+
+def _read(path: Path) -> str | None:
+    try:
+        return path.read_text()
+    except OSError:
+        return None
+
+
+def usable_cpus() -> int:
+    """CPU cores this process can use: the cores it may run on (`taskset`, cpusets), capped
+    by a container's CPU limit, rounded up (`os.cpu_count()` sees every core of the host)."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):  # not on Linux
+        cores = os.cpu_count() or 1
+    limit = cgroup_cpu_limit(
+        _read(CGROUP_V2_CPU_MAX), _read(CGROUP_V1_CPU_QUOTA), _read(CGROUP_V1_CPU_PERIOD)
+    )
+    if limit is not None:
+        cores = min(cores, max(1, math.ceil(limit)))
+    return max(cores, 1)
 
 
 class ApiSettings(_Section):

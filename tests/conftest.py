@@ -56,6 +56,9 @@ def settings_env(settings: Settings) -> dict[str, str]:
             "LINEAGEHOUSE_WORKER__SINK_FLUSH_INTERVAL_S": str(
                 settings.worker.sink_flush_interval_s
             ),
+            "LINEAGEHOUSE_WORKER__SINK_BACKLOG_FLUSH_INTERVAL_S": str(
+                settings.worker.sink_backlog_flush_interval_s
+            ),
             "LINEAGEHOUSE_WORKER__FAULT_AFTER": str(settings.worker.fault_after),
             "LINEAGEHOUSE_WORKER__INSERT_RETRY_MAX_BACKOFF_S": str(
                 settings.worker.insert_retry_max_backoff_s

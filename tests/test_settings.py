@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import logging
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
-from lineagehouse.settings import ConfigError, load_settings
+from lineagehouse.settings import ConfigError, cgroup_cpu_limit, load_settings
 from tests.conftest import lineagehouse_cmd
 
 
@@ -141,3 +142,41 @@ def test_effective_settings_logged_masked(
     shown = logged[0].settings  # type: ignore[attr-defined]
     assert shown["clickhouse"]["password"] == "**********"
     assert "hunter2" not in str(shown)
+
+
+@pytest.mark.parametrize(
+    ("cpu_max", "quota", "period", "expected"),
+    [
+        ("max 100000\n", None, None, None),  # cgroup v2, no limit
+        ("150000 100000\n", None, None, 1.5),  # a container limited to 1.5 cores
+        ("50000 100000", "400000", "100000", 0.5),  # v2 wins when both are readable
+        (None, "-1\n", "100000\n", None),  # cgroup v1, no limit
+        (None, "300000\n", "100000\n", 3.0),
+        (None, None, None, None),  # neither readable (not Linux, or no cgroup fs)
+        ("garbage", None, None, None),
+        ("100000 0", None, None, None),
+    ],
+)
+def test_cgroup_cpu_limit(
+    cpu_max: str | None, quota: str | None, period: str | None, expected: float | None
+) -> None:
+    assert cgroup_cpu_limit(cpu_max, quota, period) == expected
+
+
+def test_up_starts_one_processor_per_usable_core_beyond_the_first() -> None:
+    """`up`'s default counts the cores the process may run on, not the host's: pinned to
+    one core it starts no extra processor, pinned to two it starts one."""
+    import os
+
+    cores = sorted(os.sched_getaffinity(0))
+    code = "from lineagehouse.settings import Settings; print(Settings().worker.extra_processors())"
+    runs = {1: 0, 2: 1} if len(cores) >= 2 else {1: 0}
+    for pinned, expected in runs.items():
+        mask = ",".join(str(core) for core in cores[:pinned])
+        out = subprocess.run(
+            ["taskset", "-c", mask, sys.executable, "-c", code],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        assert int(out.stdout) == expected, out.stderr
