@@ -460,7 +460,7 @@ class Catalog:
         ]
         jobs = self._rows(
             "SELECT direction, job_namespace, job_name, max(last_seen) AS seen_last FROM "
-            f"(SELECT * FROM {self.db}.io_edges FINAL "
+            f"(SELECT * FROM {self.db}.dataset_io FINAL "
             "WHERE namespace = {namespace:String} AND name = {name:String}) "
             "GROUP BY direction, job_namespace, job_name ORDER BY job_namespace, job_name",
             {"namespace": namespace, "name": name},
@@ -565,7 +565,7 @@ class Catalog:
                 "argMin(job_namespace, first_seen) AS first_job_namespace, "
                 "argMin(job_name, first_seen) AS first_job_name, "
                 "uniqExactIf(run_id, run_id != '') AS runs FROM "
-                f"(SELECT * FROM {self.db}.io_edges FINAL "
+                f"(SELECT * FROM {self.db}.dataset_io FINAL "
                 "WHERE namespace = {namespace:String} AND name = {name:String} "
                 "AND version_id != '') GROUP BY version_id",
                 params,
@@ -827,25 +827,21 @@ class Catalog:
         if not keys:
             return found
         params = {"keys": keys}
+        wanted = "(namespace, name) IN {keys:Array(Tuple(String, String))}"
         for ns, name, facet, value in self.client.query(
-            "SELECT entity_namespace, entity_name, k, argMax(v, event_time) FROM "
-            "(SELECT entity_namespace, entity_name, event_time, facets "
-            f"FROM {self.db}.facets FINAL WHERE entity_kind IN "
-            "('dataset', 'input', 'output') AND facet_group = 'facets' AND "
-            "(entity_namespace, entity_name) IN {keys:Array(Tuple(String, String))}) "
-            "ARRAY JOIN mapKeys(facets) AS k, mapValues(facets) AS v "
-            "GROUP BY entity_namespace, entity_name, k ORDER BY k",
+            "SELECT namespace, name, facet, tupleElement(latest, 'json') FROM "
+            f"(SELECT * FROM {self.db}.dataset_facets FINAL WHERE {wanted}) ORDER BY facet",
             parameters=params,
         ).result_rows:
             parsed = parse_json(value)
             if (ns, name) in found and parsed is not None:
                 found[(ns, name)]["facets"][facet] = parsed
+        writes = f"SELECT * FROM {self.db}.dataset_io FINAL WHERE direction = 'output' AND {wanted}"
         for ns, name, modified in self.client.query(
-            "SELECT namespace, name, max(e.last_seen) FROM "
-            f"(SELECT * FROM {self.db}.io_edges FINAL WHERE direction = 'output' AND "
-            "(namespace, name) IN {keys:Array(Tuple(String, String))}) AS e "
-            f"INNER JOIN {self.db}.run_states AS r ON r.run_id = e.run_id "
-            "WHERE r.state_name = 'COMPLETE' GROUP BY namespace, name",
+            f"SELECT namespace, name, max(e.last_seen) FROM ({writes}) AS e "
+            f"INNER JOIN (SELECT run_id FROM {self.db}.run_states WHERE run_id IN "
+            f"(SELECT run_id FROM ({writes})) AND state_name = 'COMPLETE') AS r "
+            "ON r.run_id = e.run_id GROUP BY namespace, name",
             parameters=params,
         ).result_rows:
             found[(ns, name)]["last_modified"] = iso(modified)

@@ -1,7 +1,8 @@
-"""Benchmark: lineage query latency of the API's in-memory index, at 10k, 100k and 1M edges.
+"""Benchmark: lineage query latency of the API's in-memory index, at 10k, 100k and 1M edges,
+and of the dataset pages (ClickHouse reads) at the same sizes.
 
 Run: python bench/bench_lineage.py [--sizes 10000,100000,1000000] [--requests 200]
-     [--max-nodes 1000] [--seed 7] [--generate-only]
+     [--page-requests 50] [--max-nodes 1000] [--seed 7] [--generate-only]
 
 Starts the embedded broker and ClickHouse server, and for each size writes a seeded,
 layered lineage graph straight into `io_edges` and `runs` of a database of its own
@@ -15,7 +16,12 @@ database and measures from a keep-alive HTTP client:
     between each job's two runs (the same seeded start datasets for each);
   - a check that as-of answers show each job's older inputs and plain answers its newer;
   - the reference: a GET of an unknown path on the same connection (HTTP and FastAPI),
-    and GET /readyz (20 times; it counts the index).
+    and GET /readyz (20 times; it counts the index);
+  - p50/p95/max latency of the dataset routes, for the first `--page-requests` start
+    datasets: GET /api/v2/datasets/{ns}/{name} (its jobs), .../versions, Marquez's
+    GET /api/v1/namespaces/{ns}/datasets/{name} (its latest facets, last modification)
+    and GET /api/v1/lineage depth 2 (the same for every dataset of the answer). These
+    read ClickHouse, so their cost must follow the dataset, not the size of the store.
 
 The graph (`--sizes` counts distinct (job, dataset) pairs; each must be a multiple of 8):
 
@@ -30,7 +36,8 @@ The graph (`--sizes` counts distinct (job, dataset) pairs; each must be a multip
     they write the same outputs and share 3 inputs, but the older run's third-range
     input is the next dataset after the newer run's, so a job has 4 + 3 + 1 = 8 distinct
     datasets and as-of lineage differs from the latest for every job;
-  - io_edges first_seen/last_seen = the run's start; runs are COMPLETE 10 minutes later.
+  - io_edges first_seen/last_seen = the run's start; runs are COMPLETE 10 minutes later;
+  - one `facets` row per edge: the dataset's schema (10 columns) and dataSource facets.
 
 Prints a table and one JSON line at the end.
 """
@@ -50,6 +57,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import clickhouse_connect
 import httpx
@@ -206,6 +214,17 @@ def generate(client: Client, db: str, shape: Shape, seed: int) -> float:
         INNER JOIN {db}.bench_dataset_keys AS k ON k.layer = e.ds_layer AND k.idx = e.ds_idx""",
         settings={"max_insert_threads": 2},
     )
+    # One dataset facets row per edge, as a run event's input or output carries it: what
+    # the dataset pages read the latest facets from.
+    client.command(
+        f"""INSERT INTO {db}.facets (event_id, event_time, run_id, entity_kind,
+            entity_namespace, entity_name, facet_group, facets_json, custom, summarised)
+        SELECT reinterpretAsUUID(sipHash128({seed}, run_id, direction, name)), first_seen,
+            run_id, direction, namespace, name, 'facets', {{facets:String}}, [], []
+        FROM {db}.io_edges""",
+        parameters={"facets": json.dumps(DATASET_FACETS)},
+        settings={"max_insert_threads": 2},
+    )
     runs = runs_sql(shape, seed)
     client.command(
         f"""INSERT INTO {db}.runs (run_id, job_namespace, job_name, state, started_at,
@@ -220,6 +239,23 @@ def generate(client: Client, db: str, shape: Shape, seed: int) -> float:
     return time.perf_counter() - started
 
 
+_SPEC = "https://openlineage.io/spec/facets"
+# What each edge's dataset carries: a schema of 10 columns and a dataSource.
+DATASET_FACETS = {
+    "schema": {
+        "_producer": "bench_lineage",
+        "_schemaURL": f"{_SPEC}/1-1-0/SchemaDatasetFacet.json#/$defs/SchemaDatasetFacet",
+        "fields": [{"name": f"col_{i}", "type": "BIGINT"} for i in range(10)],
+    },
+    "dataSource": {
+        "_producer": "bench_lineage",
+        "_schemaURL": f"{_SPEC}/1-0-0/DatasourceDatasetFacet.json#/$defs/DatasourceDatasetFacet",
+        "name": "warehouse",
+        "uri": DS_NS,
+    },
+}
+
+
 def verify(client: Client, db: str, shape: Shape) -> dict[str, int]:
     """Check the stored graph with SQL: the pair count, runs, and the as-of difference."""
     q = client.command
@@ -231,6 +267,10 @@ def verify(client: Client, db: str, shape: Shape) -> dict[str, int]:
             )
         ),
         "rows": int(q(f"SELECT count() FROM {db}.io_edges")),
+        # the dataset index the views fill: one row per edge here, and one per facet
+        "dataset_io": int(q(f"SELECT count() FROM {db}.dataset_io")),
+        "facets": int(q(f"SELECT count() FROM {db}.facets")),
+        "dataset_facets": int(q(f"SELECT count() FROM {db}.dataset_facets")),
         "runs": int(q(f"SELECT count() FROM {db}.runs")),
         # every job's outputs are its own: 3 per job, one writer each
         "outputs": int(
@@ -260,6 +300,9 @@ def verify(client: Client, db: str, shape: Shape) -> dict[str, int]:
     expected = {
         "pairs": shape.edges,
         "rows": 2 * (INPUTS + OUTPUTS) * shape.jobs,
+        "dataset_io": 2 * (INPUTS + OUTPUTS) * shape.jobs,
+        "facets": 2 * (INPUTS + OUTPUTS) * shape.jobs,
+        "dataset_facets": 2 * 2 * (INPUTS + OUTPUTS) * shape.jobs,
         "runs": 2 * shape.jobs,
         "outputs": OUTPUTS * shape.jobs,
         "output_writers": OUTPUTS * shape.jobs,
@@ -435,6 +478,35 @@ def plain_get(client: httpx.Client, label: str, path: str, times: list[str]) -> 
     return sc
 
 
+def dataset_pages() -> list[tuple[str, str]]:
+    """(label, path) of the routes a dataset page and Marquez's UI call, by dataset
+    ({ns}, {name}: URL-encoded; {node}: the node id)."""
+    return [
+        ("v2 dataset", "/api/v2/datasets/{ns}/{name}"),
+        ("v2 dataset versions", "/api/v2/datasets/{ns}/{name}/versions"),
+        ("v1 dataset (Marquez)", "/api/v1/namespaces/{ns}/datasets/{name}"),
+        ("v1 lineage d2 (Marquez)", "/api/v1/lineage?nodeId={node}&depth=2"),
+    ]
+
+
+def page_get(client: httpx.Client, label: str, template: str, nodes: list[str]) -> Scenario:
+    """Latency of a dataset route for each dataset node of `nodes`; fails on an error."""
+    sc = Scenario(label, "", 0)
+    for node in nodes:
+        name = node.removeprefix(f"dataset:{DS_NS}:")
+        path = template.format(
+            ns=quote(DS_NS, safe=""), name=quote(name, safe=""), node=quote(node, safe="")
+        )
+        began = time.perf_counter()
+        resp = client.get(path)
+        sc.ms.append((time.perf_counter() - began) * 1000)
+        if resp.status_code != 200:
+            raise SystemExit(f"GET {path}: {resp.status_code} {resp.text[:300]}")
+        sc.nodes.append(len(resp.json().get("graph", ())))
+        sc.kb.append(len(resp.content) / 1024)
+    return sc
+
+
 def check_as_of(client: httpx.Client, samples: list[tuple], max_nodes: int) -> int:
     """How many sampled jobs show the older run's own input (not the newer's) as of AS_OF,
     and the newer run's (not the older's) without as_of."""
@@ -505,6 +577,14 @@ def measure(
                 print(
                     f"  {sc.label:<20} p50 {statistics.median(sc.ms):7.2f} ms  "
                     f"p95 {sc.p(0.95):7.2f} ms  nodes {statistics.median(sc.nodes):,.0f}",
+                    flush=True,
+                )
+            for label, template in dataset_pages():
+                sc = page_get(client, label, template, nodes[: args.page_requests])
+                result.scenarios.append(sc)
+                print(
+                    f"  {sc.label:<20} p50 {statistics.median(sc.ms):7.2f} ms  "
+                    f"p95 {sc.p(0.95):7.2f} ms",
                     flush=True,
                 )
         result.rss_mb = peak_rss_mb(proc.pid)
@@ -620,6 +700,9 @@ def main() -> None:
     parser.add_argument("--sizes", default="10000,100000,1000000")
     parser.add_argument("--requests", type=int, default=200, help="per scenario")
     parser.add_argument("--max-nodes", type=int, default=1000)
+    parser.add_argument(
+        "--page-requests", type=int, default=50, help="per dataset-page route (ClickHouse reads)"
+    )
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument(
         "--generate-only", action="store_true", help="generate and verify the graphs, no API"

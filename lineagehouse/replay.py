@@ -35,6 +35,9 @@ log = logging.getLogger("lineagehouse.replay")
 
 # The tables rebuilt from events_raw (dead letters are not derived from events).
 DERIVED_TABLES = tuple(k for k in KIND_NAMES if k not in ("events_raw", "dead_letters"))
+# Indexes that materialized views fill from the derived tables (schemas/clickhouse/0008
+# and 0010): emptied with them, refilled as the replay writes.
+VIEW_TABLES = ("job_runs", "dataset_io", "dataset_facets")
 
 
 @dataclass(frozen=True)
@@ -72,7 +75,7 @@ def replay_from_raw(
     db = settings.clickhouse.database
     if truncate:
         cluster = settings.clickhouse.cluster
-        for table in DERIVED_TABLES:
+        for table in (*DERIVED_TABLES, *VIEW_TABLES):
             if cluster:  # the rows live in the shards' local tables
                 client.command(f"TRUNCATE TABLE IF EXISTS {db}.{table}_local ON CLUSTER {cluster}")
             else:

@@ -18,7 +18,8 @@ from lineagehouse.store.migrations import (
     render,
 )
 from tests.conftest import load_events
-from tests.events import encode, raw_row_of, run_event
+from tests.events import encode, lineage_event, raw_row_of, run_event
+from tests.model import expected_counts, stored_counts
 
 
 def tables(ch: Client, db: str) -> set[str]:
@@ -213,7 +214,8 @@ def test_upgrade_regroups_per_column_metrics_into_one_row_per_dataset(
             ]
         )
     )
-    assert [m.version for m in migrate(settings)] == [9]
+    applied = migrate(settings, migrations=[m for m in available() if m.version <= 9])
+    assert [m.version for m in applied] == [9]
     got = {
         run: (whole, columns)
         for run, whole, columns in ch.query(
@@ -227,3 +229,41 @@ def test_upgrade_regroups_per_column_metrics_into_one_row_per_dataset(
         "r1": (("b", 20), ("b", [("email", 2), ("id", 5)])),
         "r2": (("", None), ("c", [("id", 7)])),
     }
+
+
+def test_upgrade_fills_the_dataset_indexes_from_what_is_stored(
+    settings: Settings, ch: Client
+) -> None:
+    """0010 fills `dataset_io` and `dataset_facets` from the edges and facets stored before
+    it, and its views keep them current afterwards: both then read as the source tables
+    do, whichever the rows came from."""
+    db = settings.clickhouse.database
+    migrate(settings, migrations=[m for m in available() if m.version < 10])
+    before = [lineage_event(i, job=f"job_{i % 3}") for i in range(30)]
+    load_events(settings, before)
+    migrate(settings)
+    after = [lineage_event(i, job=f"job_{i % 3}") for i in range(30, 60)]
+    load_events(settings, after)
+    expected = expected_counts(before + after)
+    stored = stored_counts(ch, db)
+    for table in ("io_edges", "dataset_io", "dataset_facets"):
+        assert stored[table] == expected[table], table
+
+    edges_by_dataset = (
+        "SELECT namespace, name, direction, job_namespace, job_name, run_id, version_id, "
+        "first_seen, last_seen FROM {table} FINAL ORDER BY ALL"
+    )
+    assert ch.query(edges_by_dataset.format(table=f"{db}.dataset_io")).result_rows == (
+        ch.query(edges_by_dataset.format(table=f"{db}.io_edges")).result_rows
+    )
+    latest = ch.query(
+        "SELECT namespace, name, facet, tupleElement(latest, 'json') FROM "
+        f"(SELECT * FROM {db}.dataset_facets FINAL) ORDER BY ALL"
+    ).result_rows
+    recomputed = ch.query(
+        "SELECT entity_namespace, entity_name, kv.1, argMax(kv.2, (event_time, event_id)) "
+        f"FROM {db}.facets FINAL ARRAY JOIN JSONExtractKeysAndValuesRaw(facets_json) AS kv "
+        "WHERE entity_kind IN ('dataset', 'input', 'output') AND facet_group = 'facets' "
+        "GROUP BY ALL ORDER BY ALL"
+    ).result_rows
+    assert latest == recomputed and len(latest) == expected["dataset_facets"]
