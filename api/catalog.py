@@ -171,6 +171,13 @@ class Where:
         return ("WHERE " + " AND ".join(self.conditions)) if self.conditions else ""
 
 
+def runs_of_jobs(db: str, jobs: str) -> str:
+    """A condition keeping the runs of the jobs that `jobs` (a condition on job_namespace
+    and job_name) selects, found through the `job_runs` index: `runs` is ordered by run
+    id, so a condition on the job alone would read every run ever stored."""
+    return f"run_id IN (SELECT run_id FROM {db}.job_runs WHERE {jobs})"
+
+
 # --- the adapter -----------------------------------------------------------------------
 
 
@@ -633,6 +640,11 @@ class Catalog:
             where.add("job_namespace = {namespace:String}", namespace=namespace)
         if job is not None:
             where.add("job_name = {job:String}", job=job)
+        if namespace is not None:  # a prefix of job_runs' key: read those runs only
+            jobs = "job_namespace = {namespace:String}"
+            if job is not None:
+                jobs += " AND job_name = {job:String}"
+            where.add(runs_of_jobs(self.db, jobs))
         if state is not None:
             where.add("state_name = {state:String}", state=state.upper())
         if started_after is not None:
@@ -855,7 +867,8 @@ class Catalog:
         if not keys:
             return found
         where = Where().scope("job_namespace", caller)
-        where.add("(job_namespace, job_name) IN {keys:Array(Tuple(String, String))}", keys=keys)
+        wanted = "(job_namespace, job_name) IN {keys:Array(Tuple(String, String))}"
+        where.add(wanted, keys=keys).add(runs_of_jobs(self.db, wanted))
         rows = self._rows(
             f"SELECT * FROM {self.db}.run_states {where.sql()} "
             "ORDER BY started DESC, run_id LIMIT {per_job:UInt32} BY job_namespace, job_name",

@@ -18,7 +18,7 @@ from typing import Any
 from clickhouse_connect.driver.client import Client
 
 from lineagehouse.api.access import Caller
-from lineagehouse.api.catalog import Page, Where, dict_rows, iso, parse_json, utc
+from lineagehouse.api.catalog import Page, Where, dict_rows, iso, parse_json, runs_of_jobs, utc
 from lineagehouse.processors.issues import ISSUE_COLUMNS, mean_and_spread, public_issue
 
 # Metrics of one column reported under several directions in one run: the output's win
@@ -334,16 +334,16 @@ class Quality:
         its duration (null without a START event, as the duration_outlier rule has it) and
         whether a duration_outlier issue was raised for it; mean, standard deviation and
         band over the COMPLETE ones with a duration."""
+        job = "job_namespace = {namespace:String} AND job_name = {name:String}"
+        job = f"{job} AND {runs_of_jobs(self.db, job)}"
         rows = self._rows(
             "SELECT s.run_id AS run_id, s.state_name AS state, s.started AS started, "
             "s.ended_at AS ended_at, s.duration_ms AS duration_ms, "
             "r.started_at IS NOT NULL AS has_start FROM "
             f"(SELECT run_id, state_name, started, ended_at, duration_ms FROM {self.db}.run_states "
-            "WHERE job_namespace = {namespace:String} AND job_name = {name:String} "
-            "AND ended_at IS NOT NULL ORDER BY ended_at DESC, run_id DESC "
+            f"WHERE {job} AND ended_at IS NOT NULL ORDER BY ended_at DESC, run_id DESC "
             "LIMIT {runs:UInt32}) AS s "
-            f"LEFT JOIN (SELECT run_id, started_at FROM {self.db}.runs FINAL "
-            "WHERE job_namespace = {namespace:String} AND job_name = {name:String}) AS r "
+            f"LEFT JOIN (SELECT run_id, started_at FROM {self.db}.runs FINAL WHERE {job}) AS r "
             "ON r.run_id = s.run_id ORDER BY ended_at, run_id",
             {"namespace": namespace, "name": name, "runs": runs},
         )

@@ -18,7 +18,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, HTTPException, Query, Response
 
 from lineagehouse.api.access import Caller
-from lineagehouse.api.catalog import dict_rows
+from lineagehouse.api.catalog import dict_rows, runs_of_jobs
 from lineagehouse.api.context import ApiContext
 from lineagehouse.api.graph import NodeRef
 from lineagehouse.api.routing import json_response
@@ -77,11 +77,12 @@ def _status(ctx: ApiContext, caller: Caller, refs: dict[str, NodeRef]) -> dict[s
     latest: dict[tuple[str, str], str] = {}
     job_issues: dict[tuple[str, str], int] = {}
     if jobs:
+        wanted = "(job_namespace, job_name) IN {keys:Array(Tuple(String, String))}"
         for row in dict_rows(
             client,
             "SELECT job_namespace, job_name, argMax(state_name, tuple(started, run_id)) AS "
-            f"state FROM {db}.run_states WHERE (job_namespace, job_name) IN "
-            "{keys:Array(Tuple(String, String))} GROUP BY job_namespace, job_name",
+            f"state FROM {db}.run_states WHERE {wanted} AND {runs_of_jobs(db, wanted)} "
+            "GROUP BY job_namespace, job_name",
             {"keys": jobs},
         ):
             latest[(row["job_namespace"], row["job_name"])] = row["state"]

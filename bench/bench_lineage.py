@@ -17,11 +17,13 @@ database and measures from a keep-alive HTTP client:
   - a check that as-of answers show each job's older inputs and plain answers its newer;
   - the reference: a GET of an unknown path on the same connection (HTTP and FastAPI),
     and GET /readyz (20 times; it counts the index);
-  - p50/p95/max latency of the dataset routes, for the first `--page-requests` start
-    datasets: GET /api/v2/datasets/{ns}/{name} (its jobs), .../versions, Marquez's
-    GET /api/v1/namespaces/{ns}/datasets/{name} (its latest facets, last modification)
-    and GET /api/v1/lineage depth 2 (the same for every dataset of the answer). These
-    read ClickHouse, so their cost must follow the dataset, not the size of the store.
+  - p50/p95/max latency of the dataset and job routes, for the first `--page-requests`
+    start datasets and as many seeded jobs: GET /api/v2/datasets/{ns}/{name} (its
+    jobs), .../versions, Marquez's GET /api/v1/namespaces/{ns}/datasets/{name} (its
+    latest facets, last modification), GET /api/v1/lineage depth 2 (the same for every
+    dataset of the answer, and every job's latest run), GET /api/v2/runs of a job and
+    Marquez's job runs. These read ClickHouse, so their cost must follow the dataset or
+    job, not the size of the store.
 
 The graph (`--sizes` counts distinct (job, dataset) pairs; each must be a multiple of 8):
 
@@ -478,24 +480,33 @@ def plain_get(client: httpx.Client, label: str, path: str, times: list[str]) -> 
     return sc
 
 
-def dataset_pages() -> list[tuple[str, str]]:
-    """(label, path) of the routes a dataset page and Marquez's UI call, by dataset
-    ({ns}, {name}: URL-encoded; {node}: the node id)."""
+def page_routes() -> list[tuple[str, str, str]]:
+    """(kind, label, path) of the routes that dataset and job pages and Marquez's UI call
+    ({ns}, {name}: URL-encoded; {node}: the node id); they read ClickHouse."""
     return [
-        ("v2 dataset", "/api/v2/datasets/{ns}/{name}"),
-        ("v2 dataset versions", "/api/v2/datasets/{ns}/{name}/versions"),
-        ("v1 dataset (Marquez)", "/api/v1/namespaces/{ns}/datasets/{name}"),
-        ("v1 lineage d2 (Marquez)", "/api/v1/lineage?nodeId={node}&depth=2"),
+        ("dataset", "v2 dataset", "/api/v2/datasets/{ns}/{name}"),
+        ("dataset", "v2 dataset versions", "/api/v2/datasets/{ns}/{name}/versions"),
+        ("dataset", "v1 dataset (Marquez)", "/api/v1/namespaces/{ns}/datasets/{name}"),
+        ("dataset", "v1 lineage d2 (Marquez)", "/api/v1/lineage?nodeId={node}&depth=2"),
+        ("job", "v2 runs of a job", "/api/v2/runs?namespace={ns}&job={name}"),
+        ("job", "v1 job runs (Marquez)", "/api/v1/namespaces/{ns}/jobs/{name}/runs"),
     ]
 
 
-def page_get(client: httpx.Client, label: str, template: str, nodes: list[str]) -> Scenario:
-    """Latency of a dataset route for each dataset node of `nodes`; fails on an error."""
+def start_jobs(shape: Shape, n: int, seed: int) -> list[str]:
+    """`n` seeded job names (any layer)."""
+    rnd = random.Random(seed)
+    jobs = [rnd.randrange(shape.jobs) for _ in range(n)]
+    return [f"l{j % shape.job_layers:02d}.job{j // shape.job_layers:06d}" for j in jobs]
+
+
+def page_get(client: httpx.Client, label: str, template: str, targets: list[tuple]) -> Scenario:
+    """Latency of a route for each (namespace, name, node id) of `targets`; fails on an
+    error status."""
     sc = Scenario(label, "", 0)
-    for node in nodes:
-        name = node.removeprefix(f"dataset:{DS_NS}:")
+    for ns, name, node in targets:
         path = template.format(
-            ns=quote(DS_NS, safe=""), name=quote(name, safe=""), node=quote(node, safe="")
+            ns=quote(ns, safe=""), name=quote(name, safe=""), node=quote(node, safe="")
         )
         began = time.perf_counter()
         resp = client.get(path)
@@ -579,8 +590,18 @@ def measure(
                     f"p95 {sc.p(0.95):7.2f} ms  nodes {statistics.median(sc.nodes):,.0f}",
                     flush=True,
                 )
-            for label, template in dataset_pages():
-                sc = page_get(client, label, template, nodes[: args.page_requests])
+            targets = {
+                "dataset": [
+                    (DS_NS, node.removeprefix(f"dataset:{DS_NS}:"), node)
+                    for node in nodes[: args.page_requests]
+                ],
+                "job": [
+                    (JOB_NS, job, f"job:{JOB_NS}:{job}")
+                    for job in start_jobs(shape, args.page_requests, args.seed)
+                ],
+            }
+            for kind, label, template in page_routes():
+                sc = page_get(client, label, template, targets[kind])
                 result.scenarios.append(sc)
                 print(
                     f"  {sc.label:<20} p50 {statistics.median(sc.ms):7.2f} ms  "
