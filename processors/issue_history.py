@@ -117,5 +117,9 @@ class HistoryCache:
         while len(self._entries) > self._max_subjects:
             self._entries.popitem(last=False)
 
+    def forget(self, subject: Hashable) -> None:
+        """Drop what is known of `subject`: it is read whole when next touched."""
+        self._entries.pop(subject, None)
+
     def clear(self) -> None:
         self._entries.clear()

@@ -3,13 +3,13 @@ from ClickHouse, and call webhooks (adapter for the pure rules in `issues.py`).
 
 Commit protocol of this stage:
 
-1. Consume a batch from the derived `runs`, `quality_assertions` and `io_edges` topics
-   (consumer group `issues.group_id`, manual commits).
+1. Consume a batch from the derived `runs`, `quality_assertions`, `io_edges` and
+   `dataset_versions` topics (consumer group `issues.group_id`, manual commits).
 2. Wait until the sink group has committed past every message of the batch: its rows
    are then in ClickHouse (the sink commits after the insert).
 3. Decode the records and collect the subjects they touch, with the runs that touched
    them: jobs (runs), checks on datasets (assertions), output datasets with a schema
-   (io edges).
+   (io edges; a dataset with a new schema version is read whole, see `Subjects`).
 4. Bring each subject's history up to date: read it from ClickHouse (the latest
    `issues.history_runs`) the first time, or once it is `issues.history_cache_ttl_s`
    old; otherwise read only the touched runs' rows (`issue_history.py`). Apply the rules
@@ -65,7 +65,7 @@ from lineagehouse.store.webhooks import list_webhooks
 
 log = logging.getLogger("lineagehouse.issues")
 
-WATCHED_KINDS = ("runs", "quality_assertions", "io_edges")
+WATCHED_KINDS = ("runs", "quality_assertions", "io_edges", "dataset_versions")
 _CHUNK = 1000  # subjects per query
 _SCHEMAS_KEPT = 10_000  # distinct output schemas whose fields the detector keeps
 
@@ -133,6 +133,11 @@ class Subjects:
     jobs: dict[Job, set[str]] = field(default_factory=dict)
     checks: dict[Check, set[str]] = field(default_factory=dict)
     outputs: dict[Dataset, set[JobRun]] = field(default_factory=dict)
+    # Datasets with a schema version in the batch: their outputs are read whole. The sink
+    # may insert a version in a later flush than the edges that name it (a flush does not
+    # follow the processor's batches), and an edge whose version is not stored yet is not
+    # a schema fact; the version's own message brings it back once it is stored.
+    versions: set[Dataset] = field(default_factory=set)
 
     # The fields `add` reads, per kind: the stage decodes only these.
     FIELDS: ClassVar[dict[str, tuple[str, ...]]] = {
@@ -154,6 +159,7 @@ class Subjects:
             "job_namespace",
             "job_name",
         ),
+        "dataset_versions": ("namespace", "name"),
     }
 
     def add(self, kind: str, records: Iterable[dict[str, Any]]) -> None:
@@ -169,9 +175,11 @@ class Subjects:
                 if r["direction"] == "output" and r["version_id"] and r["run_id"]:
                     run = (r["job_namespace"], r["job_name"], r["run_id"])
                     self.outputs.setdefault((r["namespace"], r["name"]), set()).add(run)
+        elif kind == "dataset_versions":
+            self.versions.update((r["namespace"], r["name"]) for r in records)
 
     def __len__(self) -> int:
-        return len(self.jobs) + len(self.checks) + len(self.outputs)
+        return len(self.jobs) + len(self.checks) + len(self.outputs) + len(self.versions)
 
 
 def _chunks(items: Iterable[Any]) -> Iterable[list[Any]]:
@@ -234,9 +242,11 @@ class IssueDetector:
         now = time.monotonic()
         self._refresh(self.jobs, subjects.jobs, now, self._read_jobs, self._read_job_runs)
         self._refresh(self.checks, subjects.checks, now, self._read_checks, self._read_results)
-        self._refresh(
-            self.outputs, subjects.outputs, now, self._read_outputs, self._read_output_runs
-        )
+        outputs = dict(subjects.outputs)
+        for dataset in subjects.versions:  # read whole (see Subjects.versions)
+            self.outputs.forget(dataset)
+            outputs.setdefault(dataset, set())
+        self._refresh(self.outputs, outputs, now, self._read_outputs, self._read_output_runs)
         for job in subjects.jobs:
             if self.jobs.changed(job):
                 self._judge(self.jobs, job, self._job_issues(job, self.jobs.facts(job)))
@@ -244,7 +254,7 @@ class IssueDetector:
             if self.checks.changed(check):
                 found = assertion_issues(*check, self.checks.facts(check))
                 self._judge(self.checks, check, found)
-        for dataset in subjects.outputs:
+        for dataset in outputs:
             if self.outputs.changed(dataset):
                 found = schema_issues(*dataset, self.outputs.facts(dataset))
                 self._judge(self.outputs, dataset, found)

@@ -201,3 +201,49 @@ def test_names_that_need_escaping_reach_clickhouse_intact(
     subjects.add("runs", records["runs"])
     resolved = detector.evaluate(subjects)  # only the touched run read
     assert len(resolved) == 2 and all(i.resolved_at is not None for i in resolved)
+
+
+@pytest.mark.parametrize("remembered", [True, False])
+def test_a_schema_version_stored_after_its_edge_still_counts(
+    make_settings: Callable[..., Settings], remembered: bool
+) -> None:
+    """The sink can insert a run's output edge one flush before the schema version it
+    names. The stage then sees the edge without a schema; when the version's own message
+    comes (after the sink stored it), the dataset is read whole and the change is found,
+    whether its history was remembered or not."""
+    settings = make_settings()
+    migrate(settings)
+    db = settings.clickhouse.database
+    sink = ClickHouseSink(settings.clickhouse)
+    detector = IssueDetector(settings)
+
+    def run_writing(hour: int, columns: int) -> dict[str, list]:
+        event = lineage_event(hour, "build", event_time=BASE_TIME + timedelta(hours=hour))
+        event["outputs"][0]["name"] = "users"
+        event["outputs"][0]["facets"]["schema"]["fields"] = [
+            {"name": f"c{c}", "type": "BIGINT"} for c in range(columns)
+        ]
+        records: dict[str, list] = {}
+        derive(event, str(event_id(event)), records)
+        return records
+
+    def stage(records: dict[str, list], kinds: set[str]) -> list[Issue]:
+        """Store `kinds` of `records` (as one sink flush) and evaluate what the issues
+        stage would read of them."""
+        write_records(sink, db, {kind: rows for kind, rows in records.items() if kind in kinds})
+        subjects = Subjects()
+        for kind in kinds & set(WATCHED_KINDS):
+            subjects.add(kind, records.get(kind, ()))
+        found = detector.evaluate(subjects)
+        detector.written()
+        return found
+
+    for hour in (0, 1):
+        records = run_writing(hour, 3)
+        assert stage(records, set(records)) == []
+    if not remembered:
+        detector.forget()
+    dropped = run_writing(2, 2)
+    assert stage(dropped, set(dropped) - {"dataset_versions"}) == []  # its version: not yet
+    [change] = stage(dropped, {"dataset_versions"})
+    assert change.kind == "schema_changed" and change.run_id == dropped["runs"][0]["run_id"]
