@@ -207,11 +207,11 @@ def generate(client: Client, db: str, shape: Shape, seed: int) -> float:
     edges = edges_sql(shape, seed)
     client.command(
         f"""INSERT INTO {db}.io_edges (job_namespace, job_name, run_id, direction, namespace,
-            name, dataset_key, first_seen, last_seen)
+            name, dataset_key, version_id, first_seen, last_seen)
         SELECT '{JOB_NS}', e.job_name, e.run_id, e.direction, '{DS_NS}',
             concat('analytics.l', leftPad(toString(e.ds_layer), 2, '0'), '_t',
                    leftPad(toString(e.ds_idx), 6, '0')),
-            k.dataset_key, e.started, e.started
+            k.dataset_key, concat('v-', k.dataset_key), e.started, e.started
         FROM ({edges}) AS e
         INNER JOIN {db}.bench_dataset_keys AS k ON k.layer = e.ds_layer AND k.idx = e.ds_idx""",
         settings={"max_insert_threads": 2},
@@ -227,7 +227,30 @@ def generate(client: Client, db: str, shape: Shape, seed: int) -> float:
         parameters={"facets": json.dumps(DATASET_FACETS)},
         settings={"max_insert_threads": 2},
     )
+    # The catalog rows the pages start from: each dataset with one schema version (10
+    # columns), each job with its latest run.
+    client.command(
+        f"""INSERT INTO {db}.datasets (namespace, name, dataset_key, first_seen, last_seen,
+            version)
+        SELECT namespace, name, any(dataset_key), min(first_seen), max(last_seen),
+            tuple(min(first_seen), any(version_id))
+        FROM {db}.io_edges GROUP BY namespace, name"""
+    )
+    client.command(
+        f"""INSERT INTO {db}.dataset_versions (namespace, name, version_id, schema_hash,
+            field_names, field_types, field_descriptions, fields_json)
+        SELECT namespace, name, any(version_id), 'bench-10-columns',
+            arrayMap(i -> concat('col_', toString(i)), range(10)),
+            arrayResize(['BIGINT'], 10, 'BIGINT'), arrayResize([''], 10, ''), ''
+        FROM {db}.io_edges GROUP BY namespace, name"""
+    )
     runs = runs_sql(shape, seed)
+    client.command(
+        f"""INSERT INTO {db}.jobs (namespace, name, first_seen, last_seen, latest_run)
+        SELECT '{JOB_NS}', job_name, min(started), max(started),
+            tuple(max(started), argMax(run_id, started))
+        FROM ({runs}) GROUP BY job_name"""
+    )
     client.command(
         f"""INSERT INTO {db}.runs (run_id, job_namespace, job_name, state, started_at,
             first_event_time, last_event_time, producer, event_types)
@@ -272,7 +295,8 @@ def verify(client: Client, db: str, shape: Shape) -> dict[str, int]:
         # the dataset index the views fill: one row per edge here, and one per facet
         "dataset_io": int(q(f"SELECT count() FROM {db}.dataset_io")),
         "facets": int(q(f"SELECT count() FROM {db}.facets")),
-        "dataset_facets": int(q(f"SELECT count() FROM {db}.dataset_facets")),
+        # every dataset's two facets (schema, dataSource), the latest of each
+        "dataset_facets": int(q(f"SELECT count() FROM {db}.dataset_facets FINAL")),
         "runs": int(q(f"SELECT count() FROM {db}.runs")),
         # every job's outputs are its own: 3 per job, one writer each
         "outputs": int(
@@ -299,21 +323,21 @@ def verify(client: Client, db: str, shape: Shape) -> dict[str, int]:
             )
         ),
     }
+    found_datasets = int(
+        q(f"SELECT count() FROM (SELECT DISTINCT namespace, name FROM {db}.io_edges)")
+    )
     expected = {
         "pairs": shape.edges,
         "rows": 2 * (INPUTS + OUTPUTS) * shape.jobs,
         "dataset_io": 2 * (INPUTS + OUTPUTS) * shape.jobs,
         "facets": 2 * (INPUTS + OUTPUTS) * shape.jobs,
-        "dataset_facets": 2 * 2 * (INPUTS + OUTPUTS) * shape.jobs,
+        "dataset_facets": 2 * found_datasets,
         "runs": 2 * shape.jobs,
         "outputs": OUTPUTS * shape.jobs,
         "output_writers": OUTPUTS * shape.jobs,
         "runs_as_of": shape.jobs,
         "inputs_one_run": 2 * shape.jobs,
     }
-    found_datasets = int(
-        q(f"SELECT count() FROM (SELECT DISTINCT namespace, name FROM {db}.io_edges)")
-    )
     if found != expected:
         raise SystemExit(
             f"generated graph in {db} is not as designed:\n{found}\nexpected\n{expected}"
@@ -486,10 +510,10 @@ def page_routes() -> list[tuple[str, str, str]]:
     return [
         ("dataset", "v2 dataset", "/api/v2/datasets/{ns}/{name}"),
         ("dataset", "v2 dataset versions", "/api/v2/datasets/{ns}/{name}/versions"),
-        ("dataset", "v1 dataset (Marquez)", "/api/v1/namespaces/{ns}/datasets/{name}"),
-        ("dataset", "v1 lineage d2 (Marquez)", "/api/v1/lineage?nodeId={node}&depth=2"),
+        ("dataset", "v1 dataset", "/api/v1/namespaces/{ns}/datasets/{name}"),
+        ("dataset", "v1 lineage depth 2", "/api/v1/lineage?nodeId={node}&depth=2"),
         ("job", "v2 runs of a job", "/api/v2/runs?namespace={ns}&job={name}"),
-        ("job", "v1 job runs (Marquez)", "/api/v1/namespaces/{ns}/jobs/{name}/runs"),
+        ("job", "v1 job runs", "/api/v1/namespaces/{ns}/jobs/{name}/runs"),
     ]
 
 

@@ -437,6 +437,7 @@ class IssueDetector:
             self._schema_query(
                 f"(namespace, name) IN {_IN_PAIRS}",
                 f"LIMIT {self.outputs.limit} BY e.namespace, e.name",
+                "dataset_io",  # the edges by dataset: io_edges is ordered by job and run
             ),
             subjects=outputs,
         )
@@ -458,15 +459,16 @@ class IssueDetector:
         )
         return self._schema_facts(rows, datasets)
 
-    def _schema_query(self, edges_where: str, limit: str) -> str:
-        """Output edges matching `edges_where`, with the schema hash of the version written."""
+    def _schema_query(self, edges_where: str, limit: str, edges: str = "io_edges") -> str:
+        """Output edges matching `edges_where` (read from the `edges` table), with the
+        schema hash of the version written."""
         return f"""
             SELECT e.namespace, e.name, e.run_id, e.t, v.schema_hash, e.job_namespace,
                    e.job_name
             FROM (
                 SELECT namespace, name, run_id, version_id, job_namespace, job_name,
                        toUnixTimestamp64Milli(last_seen) AS t
-                FROM {self.db}.io_edges FINAL
+                FROM {self.db}.{edges} FINAL
                 WHERE direction = 'output' AND run_id != '' AND version_id != ''
                   AND {edges_where}
             ) AS e
