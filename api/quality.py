@@ -334,8 +334,8 @@ class Quality:
         its duration (null without a START event, as the duration_outlier rule has it) and
         whether a duration_outlier issue was raised for it; mean, standard deviation and
         band over the COMPLETE ones with a duration."""
-        job = "job_namespace = {namespace:String} AND job_name = {name:String}"
-        job = f"{job} AND {runs_of_jobs(self.db, job)}"
+        of_job = "job_namespace = {namespace:String} AND job_name = {name:String}"
+        job = f"{of_job} AND {runs_of_jobs(self.db, of_job)}"  # its runs, by key
         rows = self._rows(
             "SELECT s.run_id AS run_id, s.state_name AS state, s.started AS started, "
             "s.ended_at AS ended_at, s.duration_ms AS duration_ms, "

@@ -578,7 +578,7 @@ def main() -> None:
                 "events": n,
                 "event_bytes": event_bytes,
                 "stages": args.stages,
-                "cpus": usable_cpus(),
+                "cpus": cores,
                 "produce_per_s": round(produce_rate),
                 "kafka_consume_per_s": round(raw_rate),
                 "faust_noop_per_s": round(noop_rate),

@@ -244,7 +244,7 @@ def usable_cpus() -> int:
     )
     if limit is not None:
         cores = min(cores, max(1, math.ceil(limit)))
-    return max(cores, 1)
+    return cores
 
 
 class ApiSettings(_Section):
