@@ -45,6 +45,7 @@ bench: install  ## throughput figures; see BENCHMARKS.md
 	$(BIN)/python bench/bench_validate.py
 	$(BIN)/python bench/bench_encode.py
 	$(BIN)/python bench/bench_pipeline.py
+	$(BIN)/python bench/bench_clickhouse_tables.py
 	$(BIN)/python bench/bench_lineage.py
 	$(BIN)/python bench/bench_issues.py
 	$(BIN)/python bench/bench_broker.py

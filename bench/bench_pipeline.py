@@ -249,11 +249,11 @@ def faust_noop_rate(settings: Settings, n: int, tmp: str) -> float:
     raise SystemExit(f"faust no-op agent failed:\n{out.stdout[-2000:]}\n{out.stderr[-2000:]}")
 
 
-def insert_rate(settings: Settings, sample: int) -> tuple[float, float, float]:
-    """(rows/s, events/s, rows per event) of ClickHouse ingesting the pipeline's Avro
-    containers for `sample` events (derived, combined and encoded before the clock)."""
+def derived_containers(first: int, stop: int) -> tuple[dict[str, bytes], int]:
+    """The Avro container per kind the sink would insert for benchmark events `first` to
+    `stop` (derived, combined and encoded as the processor does), and their row count."""
     records: dict[str, list] = {}
-    for i in range(sample):
+    for i in range(first, stop):
         event = bench_event(i)
         records.setdefault("events_raw", []).append(
             raw_row(event, encode(event), Source("bench", 0, i, None), datetime.now(UTC))
@@ -267,6 +267,13 @@ def insert_rate(settings: Settings, sample: int) -> tuple[float, float, float]:
             rows += len(kind_rows)
             payloads = [p for p, _ in avro_encode(kind, kind_rows)]
             containers[kind] = splice(schema_tag(kind), payloads)
+    return containers, rows
+
+
+def insert_rate(settings: Settings, sample: int) -> tuple[float, float, float]:
+    """(rows/s, events/s, rows per event) of ClickHouse ingesting the pipeline's Avro
+    containers for `sample` events (derived, combined and encoded before the clock)."""
+    containers, rows = derived_containers(0, sample)
     sink = ClickHouseSink(settings.clickhouse)
     started = time.perf_counter()
     for kind, container in containers.items():

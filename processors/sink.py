@@ -50,10 +50,15 @@ log = logging.getLogger("lineagehouse.sink")
 # default of 100 partitions per insert would fail such a batch forever and wedge the
 # pipeline, so the sink lifts the limit for its own inserts. A column the Avro schema of
 # a message does not have (a message written before the column was added) gets the
-# column's default: old messages stay insertable.
+# column's default: old messages stay insertable. The tables' merges collapse copies of a
+# row and readers read the final state, so the sink does not ask ClickHouse to collapse
+# each insert block as well (`optimize_on_insert`): the processor already combined its
+# rows per key, and that pass cost ~15% of ClickHouse's CPU per event for nothing
+# (`python bench/bench_clickhouse_tables.py`, BENCHMARKS.md).
 INSERT_SETTINGS = {
     "max_partitions_per_insert_block": 0,
     "input_format_avro_allow_missing_fields": 1,
+    "optimize_on_insert": 0,
 }
 
 # The least time a flush waits after its first message was produced (see flush_due).

@@ -1,0 +1,166 @@
+"""Benchmark: ClickHouse's CPU per event, table by table, for the pipeline's own inserts.
+
+Run: python bench/bench_clickhouse_tables.py [--events 40000] [--batch 5000] [--rounds 2]
+
+Starts the embedded ClickHouse server, derives `--events` benchmark events (the shape of
+`bench_pipeline.py`) into the Avro containers the sink inserts, `--batch` events per
+insert, and inserts them into a fresh database per variant:
+
+  - shipped: the schema and insert settings as they ship (`sink.INSERT_SETTINGS`);
+  - collapse on insert: the same with `optimize_on_insert=1` (ClickHouse's default: each
+    insert block is sorted and its copies of a row collapsed before it is written);
+  - no views: the shipped settings with the materialized views dropped (`job_runs`,
+    `dataset_io`, `dataset_facets` are not filled): what the views cost.
+
+For each it reads the server process's CPU time (user + system, /proc) around every
+insert, so a table's figure includes whatever the server's background merges did
+meanwhile; then waits until no merge runs and counts that CPU too ("merges after").
+The variants run in turn, `--rounds` times; figures are the median per variant. The
+last line, "ceiling", is what the server alone could store on this machine's cores if
+nothing else ran: cores x 1,000,000 / (CPU us per event).
+
+Prints a table and one JSON line at the end.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import clickhouse_connect
+
+from lineagehouse.embedded.process import free_port, stop_process
+from lineagehouse.processors.records import KIND_NAMES
+from lineagehouse.processors.sink import INSERT_SETTINGS
+from lineagehouse.settings import load_settings, usable_cpus
+from lineagehouse.store.migrations import migrate
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+from bench.bench_pipeline import cpu_seconds, derived_containers  # noqa: E402
+from tests.conftest import start_clickhouse  # noqa: E402
+
+VARIANTS = ("shipped", "collapse on insert", "no views")
+
+
+def settle(client: clickhouse_connect.driver.Client, database: str) -> None:
+    """Wait until no merge of `database` has run for three checks in a row."""
+    quiet = 0
+    while quiet < 3:
+        time.sleep(0.5)
+        running = client.query(
+            "SELECT count() FROM system.merges WHERE database = {db:String}",
+            parameters={"db": database},
+        ).result_rows[0][0]
+        quiet = quiet + 1 if running == 0 else 0
+
+
+def run_variant(
+    url: str, tmp: str, database: str, variant: str, batches: list[dict[str, bytes]], pid: int
+) -> dict[str, float]:
+    """Server CPU seconds per table (and "merges after") for one variant's inserts."""
+    settings = load_settings(data_dir=tmp, clickhouse={"url": url, "database": database})
+    port = int(url.rsplit(":", 1)[1])
+    client = clickhouse_connect.get_client(host="127.0.0.1", port=port)
+    migrate(settings, client)
+    if variant == "no views":
+        views = client.query(
+            "SELECT name FROM system.tables WHERE database = {db:String}"
+            " AND engine = 'MaterializedView'",
+            parameters={"db": database},
+        ).result_rows
+        for (view,) in views:
+            client.command(f"DROP VIEW {database}.{view}")
+    insert_settings = dict(INSERT_SETTINGS)
+    if variant == "collapse on insert":
+        insert_settings["optimize_on_insert"] = 1
+    settle(client, database)
+    spent: dict[str, float] = {}
+    for containers in batches:
+        for kind, container in containers.items():
+            before = cpu_seconds(pid)
+            client.raw_insert(
+                f"{database}.{kind}", insert_block=container, settings=insert_settings, fmt="Avro"
+            )
+            spent[kind] = spent.get(kind, 0.0) + cpu_seconds(pid) - before
+    before = cpu_seconds(pid)
+    settle(client, database)
+    spent["merges after"] = cpu_seconds(pid) - before
+    client.command(f"DROP DATABASE {database}")
+    return spent
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--events", type=int, default=40_000)
+    parser.add_argument("--batch", type=int, default=5_000, help="events per insert")
+    parser.add_argument("--rounds", type=int, default=2)
+    args = parser.parse_args()
+    n, size = args.events, args.batch
+    print(f"deriving {n:,} events into the sink's containers, {size:,} events per insert ...")
+    batches = [derived_containers(first, min(first + size, n))[0] for first in range(0, n, size)]
+
+    with tempfile.TemporaryDirectory() as tmp:
+        port = free_port()
+        log = open(Path(tmp) / "server.log", "wb")  # noqa: SIM115
+        server = start_clickhouse(Path(tmp) / "data", port, log)
+        url = f"http://127.0.0.1:{port}"
+        results: dict[str, list[dict[str, float]]] = {variant: [] for variant in VARIANTS}
+        try:
+            for round_no in range(args.rounds):
+                for index, variant in enumerate(VARIANTS):
+                    print(f"  round {round_no + 1}/{args.rounds}: {variant} ...", flush=True)
+                    database = f"bench_tables_{round_no}_{index}"
+                    results[variant].append(
+                        run_variant(url, tmp, database, variant, batches, server.pid)
+                    )
+        finally:
+            stop_process(server)
+            log.close()
+
+    def per_event(variant: str, key: str) -> float:
+        return statistics.median(r.get(key, 0.0) for r in results[variant]) / n * 1e6
+
+    tables = [kind for kind in KIND_NAMES if any(kind in r for r in results["shipped"])]
+    tables.sort(key=lambda kind: -per_event("shipped", kind))
+    totals = {v: statistics.median(sum(r.values()) for r in results[v]) / n * 1e6 for v in VARIANTS}
+    cores = usable_cpus()
+    width = 20
+    print()
+    print(f"ClickHouse server CPU per event, us ({n:,} events, {size:,} per insert)")
+    print(f"{'table':<22}" + "".join(f"{v:>{width}}" for v in VARIANTS))
+    for key in [*tables, "merges after"]:
+        print(f"{key:<22}" + "".join(f"{per_event(v, key):>{width}.1f}" for v in VARIANTS))
+    print(f"{'all':<22}" + "".join(f"{totals[v]:>{width}.1f}" for v in VARIANTS))
+    ratios = {v: totals[v] / totals["shipped"] for v in VARIANTS}
+    print(f"{'ratio to shipped':<22}" + "".join(f"{ratios[v]:>{width}.2f}" for v in VARIANTS))
+    ceilings = {v: cores * 1e6 / totals[v] for v in VARIANTS}
+    print(
+        f"{f'ceiling, {cores} cores, ev/s':<22}"
+        + "".join(f"{ceilings[v]:>{width},.0f}" for v in VARIANTS)
+    )
+    print(
+        json.dumps(
+            {
+                "bench": "clickhouse_tables",
+                "events": n,
+                "events_per_insert": size,
+                "rounds": args.rounds,
+                "cpu_us_per_event": {
+                    v: {key: round(per_event(v, key), 1) for key in [*tables, "merges after"]}
+                    for v in VARIANTS
+                },
+                "total_us_per_event": {v: round(totals[v], 1) for v in VARIANTS},
+                "ceiling_events_per_s": {v: round(ceilings[v]) for v in VARIANTS},
+            }
+        )
+    )
+
+
+if __name__ == "__main__":
+    main()
