@@ -114,6 +114,7 @@ RETENTION: dict[str, tuple[tuple[str, str], ...]] = {
     ),
     "lineage_days": (
         ("runs", "last_event_time"),
+        ("job_runs", "last_seen"),
         ("jobs", "last_seen"),
         ("datasets", "last_seen"),
         ("io_edges", "last_seen"),

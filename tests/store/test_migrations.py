@@ -132,7 +132,7 @@ def test_retention_drops_old_rows_and_keeps_new_ones(settings: Settings, ch: Cli
     )
     families = [t for tables in RETENTION.values() for t, _ in tables]
     before = {t: ch.command(f"SELECT count() FROM {db}.{t} FINAL") for t in families}
-    kept = ("events_raw", "facets", "runs", "io_edges", "dataset_metrics")
+    kept = ("events_raw", "facets", "runs", "io_edges", "dataset_metrics", "job_runs")
     assert all(before[t] >= 2 for t in kept), before
 
     days = {"raw_events_days": 30, "lineage_days": 30, "quality_days": 30, "issues_days": 30}
@@ -142,7 +142,7 @@ def test_retention_drops_old_rows_and_keeps_new_ones(settings: Settings, ch: Cli
     for table in families:
         ch.command(f"OPTIMIZE TABLE {db}.{table} FINAL")
     assert ch.query(f"SELECT run_id FROM {db}.runs FINAL").result_columns == [[new_run]]
-    for table in ("events_raw", "facets", "io_edges", "dataset_metrics"):
+    for table in ("events_raw", "facets", "io_edges", "dataset_metrics", "job_runs"):
         assert ch.command(f"SELECT count() FROM {db}.{table} FINAL") == before[table] // 2, table
     # a job seen recently stays even though one of its runs expired
     assert ch.command(f"SELECT count() FROM {db}.jobs FINAL") == 1
@@ -267,3 +267,22 @@ def test_upgrade_fills_the_dataset_indexes_from_what_is_stored(
         "GROUP BY ALL ORDER BY ALL"
     ).result_rows
     assert latest == recomputed and len(latest) == expected["dataset_facets"]
+
+
+def test_upgrade_gives_every_job_run_its_time(settings: Settings, ch: Client) -> None:
+    """0011 adds `job_runs.last_seen` (retention counts from it): runs stored before it get
+    their last event time from `runs`, later ones through the view; none is left at 0."""
+    db = settings.clickhouse.database
+    migrate(settings, migrations=[m for m in available() if m.version < 11])
+    load_events(settings, [lineage_event(i, job=f"job_{i % 3}") for i in range(10)])
+    migrate(settings)
+    load_events(settings, [lineage_event(i, job=f"job_{i % 3}") for i in range(10, 20)])
+    by_job = ch.query(
+        f"SELECT job_namespace, job_name, run_id, last_seen FROM {db}.job_runs FINAL ORDER BY ALL"
+    ).result_rows
+    from_runs = ch.query(
+        f"SELECT job_namespace, job_name, run_id, max(last_event_time) FROM {db}.runs "
+        "GROUP BY ALL ORDER BY ALL"
+    ).result_rows
+    assert len(by_job) == 20
+    assert by_job == from_runs
