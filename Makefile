@@ -55,3 +55,4 @@ lock:  ## refresh requirements.lock from the current venv
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info .pytest_cache .ruff_cache
+	find processors -name '*.so' -delete

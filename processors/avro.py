@@ -7,12 +7,19 @@ decode and re-encode in the sink. The header `lineagehouse.schema` (`<kind>.v<N>
 the schema version without parsing the container.
 
 fastavro parses the schemas, writes each container's header and reads containers back.
-The records themselves are encoded by a function compiled from the kind's schema
-(`_compile`): Avro's binary encoding is canonical (minimal zigzag varints, one block per
-array), so it writes exactly the bytes fastavro's writer does (a test compares them),
-and it encodes each distinct string or long of a batch once. On the benchmark's events it
-takes 40% of the time of fastavro's writer, whose per-field dispatch had become the
-processor's largest cost (`bench/bench_encode.py`, BENCHMARKS.md).
+The records themselves are encoded by our own encoders: Avro's binary encoding is
+canonical (minimal zigzag varints, one block per array), so they write exactly the bytes
+fastavro's writer does (tests compare them). Two of them, the same bytes:
+
+- in C (`_avro_native.c`, built at install; `NATIVE`): the kind's schema compiled into a
+  tree of nodes (`_program`), walked per row. It is what the processor uses.
+- in Python (`_compile`): a function generated from the kind's schema, encoding each
+  distinct string or long of a batch once. The reference for the C one, and the
+  fallback where no C compiler was at hand when the package was installed.
+
+On the benchmark's events the Python one takes 40% of the time of fastavro's writer, and
+the C one a fraction of that (`bench/bench_encode.py`, BENCHMARKS.md): encoding had
+become a quarter of the processor's CPU.
 
 Every container of one schema version is written with the same sync marker, so all of
 them start with the same header bytes: the sink joins many messages into one container
@@ -30,6 +37,13 @@ from typing import Any
 from fastavro import parse_schema, reader, writer
 
 from lineagehouse.processors.records import SCHEMA_VERSION, avro_schema
+
+try:
+    from lineagehouse.processors import _avro_native
+except ImportError:  # not built (no C compiler at install): the Python encoders
+    _avro_native = None
+
+NATIVE = _avro_native is not None  # whether `encode` uses the C encoder by default
 
 SCHEMA_HEADER = "lineagehouse.schema"
 ROWS_HEADER = "lineagehouse.rows"  # how many records a message holds
@@ -175,6 +189,43 @@ def _compile(tag: str) -> _EncodeRows:
     return scope["encode_rows"]
 
 
+def _program(schema: Any) -> tuple:
+    """The C encoder's program for `schema` (see `_avro_native.c`), with the same checks
+    as the Python encoder's `_emit`."""
+    if isinstance(schema, dict) and "logicalType" in schema:
+        raise ValueError(f"logical types are not used by the derived schemas: {schema}")
+    kind = schema["type"] if isinstance(schema, dict) else schema
+    if isinstance(schema, list):
+        if len(schema) != 2 or schema[0] != "null":
+            raise ValueError(f"only ['null', T] unions are supported, not {schema}")
+        return ("nullable", _program(schema[1]))
+    if kind == "record":
+        return ("record", tuple((f["name"], _program(f["type"])) for f in schema["fields"]))
+    if kind == "array":
+        return ("array", _program(schema["items"]))
+    if kind in ("long", "int"):
+        return ("long",)
+    if kind in ("string", "bytes", "double"):
+        return (kind,)
+    raise ValueError(f"Avro type {kind!r} is not used by the derived schemas")
+
+
+@cache
+def _native_encoder(tag: str) -> Any:
+    if _avro_native is None:
+        raise RuntimeError("the C Avro encoder is not built: reinstall with a C compiler")
+    return _avro_native.Encoder(_program(avro_schema(*_parse_tag(tag))))
+
+
+def encode_rows(tag: str, rows: Sequence[dict[str, Any]], native: bool = NATIVE) -> list[bytes]:
+    """Each row's Avro encoding, by the C encoder or (`native=False`) the Python one."""
+    if native:
+        return _native_encoder(tag).encode_rows(rows)
+    encoded: list[bytes] = []
+    _compile(tag)(rows, encoded.append, {}, {})
+    return encoded
+
+
 def _container(tag: str, encoded: Sequence[bytes]) -> bytes:
     """An object container holding already encoded records, in one block."""
     data = b"".join(encoded)
@@ -185,14 +236,14 @@ def encode(
     kind: str,
     rows: Sequence[dict[str, Any]],
     max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
+    native: bool = NATIVE,
 ) -> list[tuple[bytes, int]]:
     """Containers holding `rows` (records of `kind`), each with its row count; each at
     most `max_message_bytes` unless a single row is larger."""
     if not rows:
         return []
     tag = schema_tag(kind)
-    encoded: list[bytes] = []
-    _compile(tag)(rows, encoded.append, {}, {})
+    encoded = encode_rows(tag, rows, native)
     overhead = len(header(tag)) + 2 * 10 + len(SYNC_MARKER)  # header, two varints, sync
     if sum(map(len, encoded)) + overhead <= max_message_bytes:
         return [(_container(tag, encoded), len(encoded))]
