@@ -96,7 +96,10 @@ static Node *compile_node(PyObject *spec, int depth) {
                 node_free(node);
                 return NULL;
             }
-            node->names[i] = Py_NewRef(PyTuple_GET_ITEM(field, 0));
+            /* interned: derive's dict keys are, so a lookup matches by identity */
+            PyObject *name = Py_NewRef(PyTuple_GET_ITEM(field, 0));
+            PyUnicode_InternInPlace(&name);
+            node->names[i] = name;
             node->children[i] = compile_node(PyTuple_GET_ITEM(field, 1), depth + 1);
             if (node->children[i] == NULL) {
                 node_free(node);

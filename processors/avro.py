@@ -227,9 +227,10 @@ def encode_rows(tag: str, rows: Sequence[dict[str, Any]], native: bool = NATIVE)
 
 
 def _container(tag: str, encoded: Sequence[bytes]) -> bytes:
-    """An object container holding already encoded records, in one block."""
-    data = b"".join(encoded)
-    return b"".join((header(tag), _long(len(encoded)), _long(len(data)), data, SYNC_MARKER))
+    """An object container holding already encoded records, in one block (one copy of
+    the records: they are most of a batch's bytes)."""
+    size = sum(map(len, encoded))
+    return b"".join((header(tag), _long(len(encoded)), _long(size), *encoded, SYNC_MARKER))
 
 
 def encode(
