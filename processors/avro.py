@@ -11,7 +11,7 @@ The records themselves are encoded by our own encoders: Avro's binary encoding i
 canonical (minimal zigzag varints, one block per array), so they write exactly the bytes
 fastavro's writer does (tests compare them). Two of them, the same bytes:
 
-- in C (`_avro_native.c`, built at install; `NATIVE`): the kind's schema compiled into a
+- in C (`_native.c`, built at install; `NATIVE`): the kind's schema compiled into a
   tree of nodes (`_program`), walked per row. It is what the processor uses.
 - in Python (`_compile`): a function generated from the kind's schema, encoding each
   distinct string or long of a batch once. The reference for the C one, and the
@@ -39,11 +39,11 @@ from fastavro import parse_schema, reader, writer
 from lineagehouse.processors.records import SCHEMA_VERSION, avro_schema
 
 try:
-    from lineagehouse.processors import _avro_native
+    from lineagehouse.processors import _native
 except ImportError:  # not built (no C compiler at install): the Python encoders
-    _avro_native = None
+    _native = None
 
-NATIVE = _avro_native is not None  # whether `encode` uses the C encoder by default
+NATIVE = _native is not None  # whether `encode` uses the C encoder by default
 
 SCHEMA_HEADER = "lineagehouse.schema"
 ROWS_HEADER = "lineagehouse.rows"  # how many records a message holds
@@ -190,7 +190,7 @@ def _compile(tag: str) -> _EncodeRows:
 
 
 def _program(schema: Any) -> tuple:
-    """The C encoder's program for `schema` (see `_avro_native.c`), with the same checks
+    """The C encoder's program for `schema` (see `_native.c`), with the same checks
     as the Python encoder's `_emit`."""
     if isinstance(schema, dict) and "logicalType" in schema:
         raise ValueError(f"logical types are not used by the derived schemas: {schema}")
@@ -212,9 +212,9 @@ def _program(schema: Any) -> tuple:
 
 @cache
 def _native_encoder(tag: str) -> Any:
-    if _avro_native is None:
+    if _native is None:
         raise RuntimeError("the C Avro encoder is not built: reinstall with a C compiler")
-    return _avro_native.Encoder(_program(avro_schema(*_parse_tag(tag))))
+    return _native.Encoder(_program(avro_schema(*_parse_tag(tag))))
 
 
 def encode_rows(tag: str, rows: Sequence[dict[str, Any]], native: bool = NATIVE) -> list[bytes]:

@@ -28,6 +28,11 @@ from importlib import resources
 from operator import itemgetter
 from typing import Any
 
+try:
+    from lineagehouse.processors import _native
+except ImportError:  # not built (no C compiler at install): the Python `combine`
+    _native = None
+
 SCHEMA_VERSION = 1
 
 
@@ -125,6 +130,19 @@ def fields(kind: str) -> tuple[str, ...]:
     return tuple(f["name"] for f in avro_schema(kind)["fields"])
 
 
+@cache
+def _native_args(kind: Kind) -> tuple:
+    """`_native.combine`'s description of a kind: key fields, whether aggregated, and the
+    key, union and minimum fields as sets."""
+    return (
+        kind.key,
+        kind.aggregated,
+        frozenset(kind.key),
+        frozenset(kind.union),
+        frozenset(kind.minimum),
+    )
+
+
 def _sortable(value: Any) -> Any:
     """A nested record compares like a ClickHouse Tuple: element by element (a null
     element sorts after any value, and never raises when compared)."""
@@ -149,13 +167,24 @@ def _combine_into(kind: Kind, into: dict[str, Any], row: dict[str, Any]) -> None
             into[name] = value
 
 
-def combine(kind_name: str, rows: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+def combine(
+    kind_name: str, rows: Iterable[dict[str, Any]], native: bool | None = None
+) -> list[dict[str, Any]]:
     """Rows of an aggregated kind combined per key exactly as the table combines them, of a
     content kind one per key (copies are identical); other kinds are returned as they
-    are. Fewer rows to send and insert, same result. Input rows are not modified."""
+    are. Fewer rows to send and insert, same result. Input rows are not modified.
+
+    The C twin (`_native.c`) runs when built, unless `native=False`; this function's own
+    code below is the reference the tests hold it to."""
     kind = BY_NAME[kind_name]
     if not kind.key:
         return list(rows)
+    if native is None:
+        native = _native is not None
+    if native:
+        if _native is None:
+            raise RuntimeError("the C module is not built: reinstall with a C compiler")
+        return _native.combine(rows, *_native_args(kind))
     key_of = itemgetter(*kind.key)
     combined: dict[Any, dict[str, Any]] = {}
     if not kind.aggregated:

@@ -37,7 +37,7 @@ def test_wheel_has_one_top_level_package(tmp_path: Path) -> None:
     name_and_version = "-".join(wheel.name.split("-")[:2])
     assert top == {"lineagehouse", name_and_version + ".dist-info"}, top
     # The C Avro encoder is built into it (a platform wheel).
-    assert any(n.startswith("lineagehouse/processors/_avro_native.") for n in names), names
+    assert any(n.startswith("lineagehouse/processors/_native.") for n in names), names
     # The design's folders are mapped under the root, with their data files.
     for module in (
         "lineagehouse/producers/__init__.py",

@@ -115,11 +115,11 @@ ENCODERS = pytest.mark.parametrize("native", [True, False], ids=["c", "python"])
 
 
 def test_the_c_encoder_is_built_and_used() -> None:
-    """The package builds `_avro_native` at install (a C compiler is on every machine the
+    """The package builds `_native` at install (a C compiler is on every machine the
     project installs on); `encode` uses it unless told otherwise."""
-    from lineagehouse.processors import _avro_native
+    from lineagehouse.processors import _native
 
-    assert NATIVE and _avro_native.Encoder
+    assert NATIVE and _native.Encoder
 
 
 @ENCODERS

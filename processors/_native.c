@@ -1,15 +1,17 @@
-/* Avro binary encoding of the derived records, in C.
+/* The processor's hot pure steps in C, each the twin of a Python function that stays the
+ * reference (tests compare them) and the fallback when this module is not built.
  *
- * The same encoding as the encoders `avro.py` generates in Python (they stay the
- * reference, and the fallback when this module is not built): one `bytes` per row, for
- * the few Avro types the derived schemas use (records, arrays, ["null", T] unions, string,
- * bytes, int/long, double). `avro.py` turns a parsed schema into a program of nested
- * tuples; `Encoder(program)` compiles it once into a tree of nodes.
+ * 1. Avro binary encoding of the derived records (`avro.py`): one `bytes` per row, for
+ *    the few Avro types the derived schemas use (records, arrays, ["null", T] unions,
+ *    string, bytes, int/long, double). `avro.py` turns a parsed schema into a program of
+ *    nested tuples; `Encoder(program)` compiles it once into a tree of nodes.
  *
- *   ("string",) ("bytes",) ("long",) ("double",)
- *   ("nullable", node)                    None, or node
- *   ("record", ((field name, node), ...)) a mapping: each field by name, in order
- *   ("array", node)                       a sequence; None or empty: no items
+ *      ("string",) ("bytes",) ("long",) ("double",)
+ *      ("nullable", node)                    None, or node
+ *      ("record", ((field name, node), ...)) a mapping: each field by name, in order
+ *      ("array", node)                       a sequence; None or empty: no items
+ *
+ * 2. Combining the rows of one kind per key (`records.combine`): `combine(...)`.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -316,7 +318,7 @@ static PyMethodDef Encoder_methods[] = {
 
 static PyTypeObject EncoderType = {
     PyVarObject_HEAD_INIT(NULL, 0)
-    .tp_name = "lineagehouse.processors._avro_native.Encoder",
+    .tp_name = "lineagehouse.processors._native.Encoder",
     .tp_doc = PyDoc_STR("Encoder(program): Avro binary encoding of rows, compiled once."),
     .tp_basicsize = sizeof(EncoderObject),
     .tp_flags = Py_TPFLAGS_DEFAULT,
@@ -326,14 +328,203 @@ static PyTypeObject EncoderType = {
     .tp_methods = Encoder_methods,
 };
 
-static struct PyModuleDef module = {
-    PyModuleDef_HEAD_INIT,
-    .m_name = "lineagehouse.processors._avro_native",
-    .m_doc = PyDoc_STR("Avro binary encoding of the derived records, in C (see avro.py)."),
-    .m_size = -1,
+/* ---- combining rows per key (records.combine, records._combine_into) ---- */
+
+/* records._sortable: a nested record (an exact dict) compares as a tuple of
+ * (value is None, value) pairs; anything else as itself. New reference. */
+static PyObject *sortable(PyObject *value) {
+    if (!PyDict_CheckExact(value)) return Py_NewRef(value);
+    PyObject *out = PyTuple_New(PyDict_GET_SIZE(value));
+    if (out == NULL) return NULL;
+    Py_ssize_t pos = 0, i = 0;
+    PyObject *name, *item;
+    while (PyDict_Next(value, &pos, &name, &item)) {
+        PyObject *pair = PyTuple_Pack(2, item == Py_None ? Py_True : Py_False, item);
+        if (pair == NULL) {
+            Py_DECREF(out);
+            return NULL;
+        }
+        PyTuple_SET_ITEM(out, i++, pair);
+    }
+    return out;
+}
+
+static int sortable_compare(PyObject *left, PyObject *right, int op) {
+    PyObject *a = sortable(left);
+    if (a == NULL) return -1;
+    PyObject *b = sortable(right);
+    if (b == NULL) {
+        Py_DECREF(a);
+        return -1;
+    }
+    int result = PyObject_RichCompareBool(a, b, op);
+    Py_DECREF(a);
+    Py_DECREF(b);
+    return result;
+}
+
+/* sorted(set(current) | set(value)). New reference. */
+static PyObject *sorted_union(PyObject *current, PyObject *value) {
+    PyObject *merged = PySet_New(current);
+    if (merged == NULL) return NULL;
+    PyObject *iterator = PyObject_GetIter(value);
+    if (iterator == NULL) {
+        Py_DECREF(merged);
+        return NULL;
+    }
+    PyObject *item;
+    while ((item = PyIter_Next(iterator)) != NULL) {
+        int status = PySet_Add(merged, item);
+        Py_DECREF(item);
+        if (status < 0) break;
+    }
+    Py_DECREF(iterator);
+    if (PyErr_Occurred()) {
+        Py_DECREF(merged);
+        return NULL;
+    }
+    PyObject *out = PySequence_List(merged);
+    Py_DECREF(merged);
+    if (out != NULL && PyList_Sort(out) < 0) Py_CLEAR(out);
+    return out;
+}
+
+/* records._combine_into: fold `row` into `into` (a copy this call may change). */
+static int combine_into(PyObject *into, PyObject *row, PyObject *keys, PyObject *unions,
+                        PyObject *minimum) {
+    if (!PyDict_Check(row)) {
+        PyErr_Format(PyExc_TypeError, "a row is a dict, not %.100s", Py_TYPE(row)->tp_name);
+        return -1;
+    }
+    Py_ssize_t pos = 0;
+    PyObject *name, *value;
+    while (PyDict_Next(row, &pos, &name, &value)) {
+        PyObject *current = PyDict_GetItemWithError(into, name);
+        if (current == NULL) {
+            if (!PyErr_Occurred()) PyErr_SetObject(PyExc_KeyError, name);
+            return -1;
+        }
+        if (value == Py_None) continue;
+        Py_INCREF(current);
+        PyObject *replacement = NULL; /* new reference: what `into[name]` becomes */
+        int skip = PyObject_RichCompareBool(value, current, Py_EQ);
+        if (skip == 0) skip = PySet_Contains(keys, name);
+        if (skip == 0) {
+            if (current == Py_None) {
+                replacement = Py_NewRef(value);
+            } else {
+                int in_union = PySet_Contains(unions, name);
+                int in_minimum = in_union == 0 ? PySet_Contains(minimum, name) : 0;
+                if (in_union < 0 || in_minimum < 0) {
+                    skip = -1;
+                } else if (in_union) {
+                    replacement = sorted_union(current, value);
+                    if (replacement == NULL) skip = -1;
+                } else {
+                    int wins = sortable_compare(value, current, in_minimum ? Py_LT : Py_GT);
+                    if (wins < 0) skip = -1;
+                    else if (wins) replacement = Py_NewRef(value);
+                }
+            }
+        }
+        Py_DECREF(current);
+        if (skip < 0) return -1;
+        if (replacement != NULL) {
+            int status = PyDict_SetItem(into, name, replacement);
+            Py_DECREF(replacement);
+            if (status < 0) return -1;
+        }
+    }
+    return 0;
+}
+
+/* The key of a row: one field's value, or the tuple of several (operator.itemgetter). */
+static PyObject *row_key(PyObject *row, PyObject *key_names) {
+    Py_ssize_t count = PyTuple_GET_SIZE(key_names);
+    if (count == 1) return PyObject_GetItem(row, PyTuple_GET_ITEM(key_names, 0));
+    PyObject *key = PyTuple_New(count);
+    if (key == NULL) return NULL;
+    for (Py_ssize_t i = 0; i < count; i++) {
+        PyObject *item = PyObject_GetItem(row, PyTuple_GET_ITEM(key_names, i));
+        if (item == NULL) {
+            Py_DECREF(key);
+            return NULL;
+        }
+        PyTuple_SET_ITEM(key, i, item);
+    }
+    return key;
+}
+
+static PyObject *native_combine(PyObject *Py_UNUSED(module), PyObject *args) {
+    PyObject *rows, *key_names, *keys, *unions, *minimum;
+    int aggregated;
+    if (!PyArg_ParseTuple(args, "OO!pO!O!O!:combine", &rows, &PyTuple_Type, &key_names,
+                          &aggregated, &PyFrozenSet_Type, &keys, &PyFrozenSet_Type, &unions,
+                          &PyFrozenSet_Type, &minimum))
+        return NULL;
+    if (PyTuple_GET_SIZE(key_names) == 0) {
+        PyErr_SetString(PyExc_ValueError, "combine needs at least one key field");
+        return NULL;
+    }
+    PyObject *items = PySequence_Fast(rows, "combine needs an iterable of rows");
+    if (items == NULL) return NULL;
+    PyObject *combined = PyDict_New();
+    PyObject *copied = PySet_New(NULL); /* keys whose row in `combined` is our own copy */
+    if (combined == NULL || copied == NULL) goto fail;
+    Py_ssize_t count = PySequence_Fast_GET_SIZE(items);
+    PyObject **each = PySequence_Fast_ITEMS(items);
+    for (Py_ssize_t i = 0; i < count; i++) {
+        PyObject *row = each[i];
+        PyObject *key = row_key(row, key_names);
+        if (key == NULL) goto fail;
+        PyObject *current = PyDict_GetItemWithError(combined, key); /* borrowed */
+        int status = 0;
+        if (current == NULL) {
+            status = PyErr_Occurred() ? -1 : PyDict_SetItem(combined, key, row);
+        } else if (aggregated) {
+            int is_copy = PySet_Contains(copied, key);
+            if (is_copy < 0) {
+                status = -1;
+            } else if (!is_copy) {
+                PyObject *copy = PyDict_Copy(current);
+                if (copy == NULL || PyDict_SetItem(combined, key, copy) < 0 ||
+                    PySet_Add(copied, key) < 0)
+                    status = -1;
+                Py_XDECREF(copy); /* `combined` holds it */
+                current = copy;
+            }
+            if (status == 0) status = combine_into(current, row, keys, unions, minimum);
+        } /* not aggregated: the first row of a key stands for all (copies are equal) */
+        Py_DECREF(key);
+        if (status < 0) goto fail;
+    }
+    PyObject *out = PyDict_Values(combined);
+    Py_DECREF(combined);
+    Py_DECREF(copied);
+    Py_DECREF(items);
+    return out;
+fail:
+    Py_XDECREF(combined);
+    Py_XDECREF(copied);
+    Py_DECREF(items);
+    return NULL;
+}
+
+static PyMethodDef module_methods[] = {
+    {"combine", native_combine, METH_VARARGS,
+     "combine(rows, key_names, aggregated, keys, union, minimum) -> list: records.combine."},
+    {NULL, NULL, 0, NULL},
 };
 
-PyMODINIT_FUNC PyInit__avro_native(void) {
+static struct PyModuleDef module = {
+    PyModuleDef_HEAD_INIT,
+    .m_name = "lineagehouse.processors._native",
+    .m_doc = PyDoc_STR("The processor's hot pure steps in C (see avro.py, records.py)."),
+    .m_size = -1,
+    .m_methods = module_methods,
+};
+
+PyMODINIT_FUNC PyInit__native(void) {
     if (PyType_Ready(&EncoderType) < 0) return NULL;
     PyObject *mod = PyModule_Create(&module);
     if (mod == NULL) return NULL;

@@ -1,0 +1,80 @@
+"""`records.combine` in C (`_native.c`) against its Python reference: the same rows, in
+the same order, from the corpus, from the benchmark's events and from random rows that
+share keys; the same errors; the input rows untouched."""
+
+from __future__ import annotations
+
+import copy
+import random
+from typing import Any
+
+import pytest
+
+from lineagehouse.processors.records import BY_NAME, KIND_NAMES, avro_schema, combine
+from tests.processors.test_avro import corpus_records, derived, random_value
+
+KEYED = [name for name in KIND_NAMES if BY_NAME[name].key]
+
+
+def test_the_c_combine_is_built_and_used() -> None:
+    from lineagehouse.processors import _native, records
+
+    assert records._native is _native
+
+
+@pytest.mark.parametrize("source", ["corpus", "lineage events"])
+def test_the_same_rows_as_the_python_combine(source: str) -> None:
+    records = corpus_records() if source == "corpus" else derived(500)
+    for kind, rows in records.items():
+        before = copy.deepcopy(rows)
+        by_c = combine(kind, rows, native=True)
+        assert by_c == combine(kind, rows, native=False), kind
+        assert rows == before, f"{kind}: combine changed its input rows"
+
+
+def rows_sharing_keys(kind: str, rng: random.Random, count: int) -> list[dict[str, Any]]:
+    """Random rows of `kind` on two keys at most (the first key field takes one of two
+    values, the others one), so that many rows meet on one key and every column's rule
+    (min, max, union, tuples with nulls) decides between drawn values."""
+    schema = avro_schema(kind)
+    key = BY_NAME[kind].key
+    pools = {
+        field["name"]: [random_value(field["type"], rng) for _ in range(2)][
+            : 2 if field["name"] == key[0] else 1
+        ]
+        for field in schema["fields"]
+        if field["name"] in key
+    }
+    rows = []
+    for _ in range(count):
+        row = random_value(schema, rng)
+        for name, pool in pools.items():
+            row[name] = rng.choice(pool)
+        rows.append(row)
+    return rows
+
+
+@pytest.mark.parametrize("kind", KEYED)
+def test_the_same_rows_on_random_rows_that_share_keys(kind: str) -> None:
+    rng = random.Random(f"combine {kind}")
+    for _ in range(20):
+        rows = rows_sharing_keys(kind, rng, rng.choice([1, 5, 40]))
+        before = copy.deepcopy(rows)
+        expected = combine(kind, rows, native=False)
+        assert len(expected) <= 2
+        assert combine(kind, rows, native=True) == expected
+        assert combine(kind, iter(rows), native=True) == expected  # any iterable
+        assert rows == before
+
+
+def test_the_same_errors() -> None:
+    rows = derived(3)["jobs"]
+    without_key = {k: v for k, v in rows[0].items() if k != "name"}
+    extra_field = rows[0] | {"unknown": 1}
+    for native in (True, False):
+        with pytest.raises(KeyError, match="name"):
+            combine("jobs", [rows[0], without_key], native=native)
+        with pytest.raises(KeyError, match="unknown"):
+            combine("jobs", [rows[0], extra_field], native=native)
+        with pytest.raises(TypeError):  # a column whose values cannot be ordered
+            combine("jobs", [rows[0], rows[0] | {"first_seen": "soon"}], native=native)
