@@ -120,14 +120,22 @@ class _Source:
         self.lines.append("    " * depth + line)
 
 
-def _emit(src: _Source, schema: Any, value: str, depth: int) -> None:
-    """Statements appending the encoding of `value` (an expression) to the row's parts."""
+def _type_of(schema: Any) -> str:
+    """The Avro type of a (sub)schema, "union" for ["null", T]; refuses what the derived
+    schemas do not use (both encoders support the same subset)."""
     if isinstance(schema, dict) and "logicalType" in schema:
         raise ValueError(f"logical types are not used by the derived schemas: {schema}")
-    kind = schema["type"] if isinstance(schema, dict) else schema
     if isinstance(schema, list):
         if len(schema) != 2 or schema[0] != "null":
             raise ValueError(f"only ['null', T] unions are supported, not {schema}")
+        return "union"
+    return schema["type"] if isinstance(schema, dict) else schema
+
+
+def _emit(src: _Source, schema: Any, value: str, depth: int) -> None:
+    """Statements appending the encoding of `value` (an expression) to the row's parts."""
+    kind = _type_of(schema)
+    if kind == "union":
         var = src.name("u")
         src.add(depth, f"{var} = {value}")
         src.add(depth, f"if {var} is None:")
@@ -190,14 +198,9 @@ def _compile(tag: str) -> _EncodeRows:
 
 
 def _program(schema: Any) -> tuple:
-    """The C encoder's program for `schema` (see `_native.c`), with the same checks
-    as the Python encoder's `_emit`."""
-    if isinstance(schema, dict) and "logicalType" in schema:
-        raise ValueError(f"logical types are not used by the derived schemas: {schema}")
-    kind = schema["type"] if isinstance(schema, dict) else schema
-    if isinstance(schema, list):
-        if len(schema) != 2 or schema[0] != "null":
-            raise ValueError(f"only ['null', T] unions are supported, not {schema}")
+    """The C encoder's program for `schema` (see `_native.c`)."""
+    kind = _type_of(schema)
+    if kind == "union":
         return ("nullable", _program(schema[1]))
     if kind == "record":
         return ("record", tuple((f["name"], _program(f["type"])) for f in schema["fields"]))
