@@ -36,14 +36,10 @@ from typing import Any
 
 from fastavro import parse_schema, reader, writer
 
-from lineagehouse.processors.records import SCHEMA_VERSION, avro_schema
+from lineagehouse.processors.records import NATIVE, SCHEMA_VERSION, avro_schema
 
-try:
+if NATIVE:
     from lineagehouse.processors import _native
-except ImportError:  # not built (no C compiler at install): the Python encoders
-    _native = None
-
-NATIVE = _native is not None  # whether `encode` uses the C encoder by default
 
 SCHEMA_HEADER = "lineagehouse.schema"
 ROWS_HEADER = "lineagehouse.rows"  # how many records a message holds
@@ -215,7 +211,7 @@ def _program(schema: Any) -> tuple:
 
 @cache
 def _native_encoder(tag: str) -> Any:
-    if _native is None:
+    if not NATIVE:
         raise RuntimeError("the C Avro encoder is not built: reinstall with a C compiler")
     return _native.Encoder(_program(avro_schema(*_parse_tag(tag))))
 

@@ -30,8 +30,11 @@ from typing import Any
 
 try:
     from lineagehouse.processors import _native
-except ImportError:  # not built (no C compiler at install): the Python `combine`
+except ImportError:  # not built (no C compiler at install): the Python twins run
     _native = None
+
+# Whether `combine` and `avro.encode` run their C twins (`_native.c`) by default.
+NATIVE = _native is not None
 
 SCHEMA_VERSION = 1
 
@@ -168,7 +171,7 @@ def _combine_into(kind: Kind, into: dict[str, Any], row: dict[str, Any]) -> None
 
 
 def combine(
-    kind_name: str, rows: Iterable[dict[str, Any]], native: bool | None = None
+    kind_name: str, rows: Iterable[dict[str, Any]], native: bool = NATIVE
 ) -> list[dict[str, Any]]:
     """Rows of an aggregated kind combined per key exactly as the table combines them, of a
     content kind one per key (copies are identical); other kinds are returned as they
@@ -179,8 +182,6 @@ def combine(
     kind = BY_NAME[kind_name]
     if not kind.key:
         return list(rows)
-    if native is None:
-        native = _native is not None
     if native:
         if _native is None:
             raise RuntimeError("the C module is not built: reinstall with a C compiler")
