@@ -225,10 +225,9 @@ def encode_rows(tag: str, rows: Sequence[dict[str, Any]], native: bool = NATIVE)
     return encoded
 
 
-def _container(tag: str, encoded: Sequence[bytes]) -> bytes:
-    """An object container holding already encoded records, in one block (one copy of
-    the records: they are most of a batch's bytes)."""
-    size = sum(map(len, encoded))
+def _container(tag: str, encoded: Sequence[bytes], size: int) -> bytes:
+    """An object container holding already encoded records (`size` bytes in all), in one
+    block (one copy of the records: they are most of a batch's bytes)."""
     return b"".join((header(tag), _long(len(encoded)), _long(size), *encoded, SYNC_MARKER))
 
 
@@ -245,16 +244,17 @@ def encode(
     tag = schema_tag(kind)
     encoded = encode_rows(tag, rows, native)
     overhead = len(header(tag)) + 2 * 10 + len(SYNC_MARKER)  # header, two varints, sync
-    if sum(map(len, encoded)) + overhead <= max_message_bytes:
-        return [(_container(tag, encoded), len(encoded))]
+    total = sum(map(len, encoded))
+    if total + overhead <= max_message_bytes:
+        return [(_container(tag, encoded, total), len(encoded))]
     messages: list[tuple[bytes, int]] = []
-    start, size = 0, overhead
+    start, size = 0, 0
     for index, record in enumerate(encoded):
-        if index > start and size + len(record) > max_message_bytes:
-            messages.append((_container(tag, encoded[start:index]), index - start))
-            start, size = index, overhead
+        if index > start and overhead + size + len(record) > max_message_bytes:
+            messages.append((_container(tag, encoded[start:index], size), index - start))
+            start, size = index, 0
         size += len(record)
-    messages.append((_container(tag, encoded[start:]), len(encoded) - start))
+    messages.append((_container(tag, encoded[start:], size), len(encoded) - start))
     return messages
 
 

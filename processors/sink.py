@@ -53,7 +53,7 @@ log = logging.getLogger("lineagehouse.sink")
 # column's default: old messages stay insertable. The tables' merges collapse copies of a
 # row and readers read the final state, so the sink does not ask ClickHouse to collapse
 # each insert block as well (`optimize_on_insert`): the processor already combined its
-# rows per key, and that pass cost ~15% of ClickHouse's CPU per event for nothing
+# rows per key, and that pass cost ~9% of ClickHouse's CPU per event for nothing
 # (`python bench/bench_clickhouse_tables.py`, BENCHMARKS.md).
 INSERT_SETTINGS = {
     "max_partitions_per_insert_block": 0,

@@ -36,7 +36,7 @@ def test_wheel_has_one_top_level_package(tmp_path: Path) -> None:
     top = {name.split("/", 1)[0] for name in names}
     name_and_version = "-".join(wheel.name.split("-")[:2])
     assert top == {"lineagehouse", name_and_version + ".dist-info"}, top
-    # The C Avro encoder is built into it (a platform wheel).
+    # The C module (`processors/_native.c`) is built into it: a platform wheel.
     assert any(n.startswith("lineagehouse/processors/_native.") for n in names), names
     # The design's folders are mapped under the root, with their data files.
     for module in (
