@@ -12,6 +12,8 @@
  *      ("array", node)                       a sequence; None or empty: no items
  *
  * 2. Combining the rows of one kind per key (`records.combine`): `combine(...)`.
+ *
+ * 3. Deriving one event's records (`derive.derive`): `derive(...)`, in `_derive.c`.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -510,22 +512,31 @@ fail:
     return NULL;
 }
 
+/* _derive.c */
+int derive_init(void);
+PyObject *native_derive(PyObject *module, PyObject *args);
+PyObject *native_configure_derive(PyObject *module, PyObject *args);
+
 static PyMethodDef module_methods[] = {
     {"combine", native_combine, METH_VARARGS,
      "combine(rows, key_names, aggregated, keys, union, minimum) -> list: records.combine."},
+    {"derive", native_derive, METH_VARARGS,
+     "derive(event, event_id, out, custom_facets, max_facet_bytes) -> out: derive.derive."},
+    {"configure_derive", native_configure_derive, METH_VARARGS,
+     "configure_derive(...): the Python helpers `derive` calls back (derive.py)."},
     {NULL, NULL, 0, NULL},
 };
 
 static struct PyModuleDef module = {
     PyModuleDef_HEAD_INIT,
     .m_name = "lineagehouse.processors._native",
-    .m_doc = PyDoc_STR("The processor's hot pure steps in C (see avro.py, records.py)."),
+    .m_doc = PyDoc_STR("The processor's hot pure steps in C (see avro.py, records.py, derive.py)."),
     .m_size = -1,
     .m_methods = module_methods,
 };
 
 PyMODINIT_FUNC PyInit__native(void) {
-    if (PyType_Ready(&EncoderType) < 0) return NULL;
+    if (PyType_Ready(&EncoderType) < 0 || derive_init() < 0) return NULL;
     PyObject *mod = PyModule_Create(&module);
     if (mod == NULL) return NULL;
     if (PyModule_AddObjectRef(mod, "Encoder", (PyObject *)&EncoderType) < 0) {

@@ -26,7 +26,13 @@ from lineagehouse.processors.avro import LONG_MAX
 from lineagehouse.processors.events import epoch_ms, parse_time
 from lineagehouse.processors.hashing import blake2b
 from lineagehouse.processors.naming import identity
+from lineagehouse.processors.records import NATIVE
 from lineagehouse.processors.validate import json_path
+
+if NATIVE:
+    from lineagehouse.processors import _native
+else:
+    _native = None
 
 Record = dict[str, Any]
 Records = dict[str, list[Record]]
@@ -257,14 +263,7 @@ class _Event:
         whole = whole or orjson.dumps(facets)
         summarised: list[str] = []
         if len(whole) > self.max_facet_bytes:  # then some facet may be over the limit
-            kept: dict[str, Any] = {}
-            for key, body in facets.items():
-                size = len(orjson.dumps(body))
-                if size > self.max_facet_bytes:
-                    body = _summary(body, size)
-                    summarised.append(key)
-                kept[key] = body
-            whole = orjson.dumps(kept)
+            whole, summarised = _summarised(facets, self.max_facet_bytes)
         custom = []
         for key, body in facets.items():
             url = body.get("_schemaURL") if type(body) is dict else None
@@ -291,6 +290,20 @@ class _Event:
         )
 
 
+def _summarised(facets: dict, max_facet_bytes: int) -> tuple[bytes, list[str]]:
+    """The JSON of a facets object with each facet over the limit replaced by its summary,
+    and the keys of those facets."""
+    kept: dict[str, Any] = {}
+    summarised = []
+    for key, body in facets.items():
+        size = len(orjson.dumps(body))
+        if size > max_facet_bytes:
+            body = _summary(body, size)
+            summarised.append(key)
+        kept[key] = body
+    return orjson.dumps(kept), summarised
+
+
 def _summary(body: Any, size: int) -> dict[str, Any]:
     """What is kept of a facet over the size limit (the event keeps it whole)."""
     summary: dict[str, Any] = {"_summary": True, "bytes": size}
@@ -308,13 +321,21 @@ def derive(
     out: Records | None = None,
     custom_facets: Collection[str] = (),
     max_facet_bytes: int = DEFAULT_MAX_FACET_BYTES,
+    native: bool = NATIVE,
 ) -> Records:
     """Append the records of one accepted event to `out` (a new dict if None); returns it.
 
     `custom_facets` are the JSON paths the validator found without a spec schema (they
     are recorded as custom even when their `_schemaURL` looks like a spec URL).
+
+    The C twin (`_derive.c`) runs when built, unless `native=False`; this module's Python
+    code is the reference the tests hold it to.
     """
     out = {} if out is None else out
+    if native:
+        if _native is None:
+            raise RuntimeError("the C module is not built: reinstall with a C compiler")
+        return _native.derive(event, event_id, out, custom_facets, max_facet_bytes)
     time = _time_ms(event.get("eventTime"))
     if time is None:  # the validator rejects these; nothing to derive
         return out
@@ -725,9 +746,7 @@ def _metrics(ctx: _Event, base: dict, direction: str, stats: dict, facets: dict)
                     "count": _number(values, "count"),
                     "min": _number(values, "min"),
                     "max": _number(values, "max"),
-                    "quantiles": orjson.dumps(quantiles, option=orjson.OPT_SORT_KEYS).decode()
-                    if type(quantiles) is dict
-                    else "",
+                    "quantiles": _quantiles_json(quantiles) if type(quantiles) is dict else "",
                 }
             )
     reported = (row_count, byte_count, file_count, last_updated) != (None, None, None, None)
@@ -777,9 +796,28 @@ _NO_DATASET_METRICS = {
 _NO_COLUMN_METRICS: dict[str, Any] = {"time": 0, "event_id": "", "metrics": []}
 
 
+def _quantiles_json(quantiles: dict) -> str:
+    return orjson.dumps(quantiles, option=orjson.OPT_SORT_KEYS).decode()
+
+
 def _column_name(column: dict) -> str:
     return column["name"]
 
 
 def _pick(first: int | None, second: int | None) -> int | None:
     return first if first is not None else second
+
+
+if _native is not None:  # what the C twin calls back: the cached and the rare parts
+    _native.configure_derive(
+        orjson.dumps,
+        _time_ms,
+        _quantiles_json,
+        _dataset_facts,
+        _job_parts,
+        json_path,
+        _summarised,
+        SPEC_FACET_PREFIX,
+        _NO_DATASET_METRICS,
+        _NO_COLUMN_METRICS,
+    )
