@@ -44,9 +44,10 @@ _NO_VALUE: dict[str, Any] = {}
 
 
 def _time_ms(value: Any) -> int | None:
+    """Epoch milliseconds of an ISO 8601 time; None when it is not one, or out of range."""
     try:
         return epoch_ms(parse_time(value))
-    except (ValueError, TypeError):
+    except (ValueError, TypeError, OverflowError):
         return None
 
 
@@ -146,13 +147,14 @@ def dataset_version(namespace: str, name: str, facets: dict) -> Record | None:
 
 def column_lineage(namespace: str, name: str, output_key: str, facet: dict) -> list[Record]:
     """The content records of one output's `columnLineage` facet (one per input field and
-    transformation); every record carries the same `column_lineage_id`."""
+    transformation); every record carries the same `column_lineage_id`, a hash of all they
+    hold: the facet, the output dataset and its key (which its `symlinks` facet decides)."""
     body = orjson.dumps([facet.get("fields"), facet.get("dataset")])
-    cache_key = (namespace, name, body)
+    cache_key = (namespace, name, output_key, body)
     found = _LINEAGE.get(cache_key)
     if found is not None:
         return found
-    lineage_id = _hash(namespace.encode() + b"\0" + name.encode() + b"\0" + body)
+    lineage_id = _hash(b"\0".join((namespace.encode(), name.encode(), output_key.encode(), body)))
     keys: dict[tuple[str, str], str] = {}
     records: list[Record] = []
 

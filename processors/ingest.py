@@ -48,10 +48,7 @@ def process_message(
     try:
         derive(event, result["event_id"], derived, result["custom_facets"], max_facet_bytes)
     except Exception as exc:  # a derivation bug must not lose the event: dead-letter it
-        problem = Problem("$", f"derivation failed ({type(exc).__name__}: {exc}); replay it")
-        return dead_letter(
-            value, source.key, (problem,), source, "kafka", now, max_reasons, event_id(event)
-        )
+        return _failed(exc, value, source, now, max_reasons, event)
     out.setdefault("events_raw", []).append(result)
     for kind, rows in derived.items():
         out.setdefault(kind, []).extend(rows)
@@ -74,16 +71,29 @@ def _judge(
             event_id=_identity(verdict.event, value),
         )
         return letter, None
-    raw = raw_row(
-        verdict.event,
-        value,
-        source,
-        now,
-        warnings=[f"{w.path}: {w.message}" for w in verdict.warnings],
-        custom_facets=verdict.custom_facets,
-        core_version=verdict.core_version,
-    )
+    try:
+        raw = raw_row(
+            verdict.event,
+            value,
+            source,
+            now,
+            warnings=[f"{w.path}: {w.message}" for w in verdict.warnings],
+            custom_facets=verdict.custom_facets,
+            core_version=verdict.core_version,
+        )
+    except Exception as exc:  # a bug must not stop the worker on this message: dead-letter it
+        return _failed(exc, value, source, now, max_reasons, verdict.event), None
     return raw, verdict.event
+
+
+def _failed(
+    exc: Exception, value: bytes, source: Source, now: datetime, max_reasons: int, event: Any
+) -> DeadLetter:
+    """The dead letter of an accepted event the code could not turn into records."""
+    problem = Problem("$", f"derivation failed ({type(exc).__name__}: {exc}); replay it")
+    return dead_letter(
+        value, source.key, (problem,), source, "kafka", now, max_reasons, event_id(event)
+    )
 
 
 def _identity(event: Any, value: bytes) -> uuid.UUID | None:

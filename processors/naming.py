@@ -88,9 +88,12 @@ def symlink_table(facets: Any) -> tuple[str, str] | None:
     symlinks = facets.get("symlinks")
     if type(symlinks) is not dict:
         return None
+    identifiers = symlinks.get("identifiers")
+    if type(identifiers) is not list:
+        return None
     tables = [
         (ident["namespace"], ident["name"])
-        for ident in symlinks.get("identifiers") or ()
+        for ident in identifiers
         if type(ident) is dict
         and str(ident.get("type", "")).upper() == "TABLE"
         and type(ident.get("namespace")) is str

@@ -79,35 +79,36 @@ def derive_batch(
 
 
 class SentContent:
-    """Ids of content records (dataset versions, column lineage) this process has sent and
-    the broker acknowledged: their rows are a pure function of the id, so sending them
-    again would change nothing. An optimisation only; a restart forgets it."""
+    """Content records (dataset versions, column lineage) this process has sent and the
+    broker acknowledged, by kind and the values of the kind's `content` fields: their rows
+    are a pure function of those, so sending them again would change nothing. An
+    optimisation only; a restart forgets it."""
 
     def __init__(self, maxsize: int = 200_000) -> None:
-        self._ids: OrderedDict[str, None] = OrderedDict()
+        self._sent: OrderedDict[tuple, None] = OrderedDict()
         self._maxsize = maxsize
 
-    def unsent(self, kind: str, rows: list[Record], new: set[str]) -> list[Record]:
-        """The rows of `kind` whose content id was not sent yet (their ids go to `new`)."""
-        id_field = BY_NAME[kind].content_id
-        if id_field is None:
+    def unsent(self, kind: str, rows: list[Record], new: set[tuple]) -> list[Record]:
+        """The rows of `kind` whose content was not sent yet (their identities go to `new`)."""
+        fields = BY_NAME[kind].content
+        if not fields:
             return rows
         fresh = []
         for row in rows:
-            content_id = row[id_field]
-            if content_id in self._ids:
-                self._ids.move_to_end(content_id)
+            content = (kind, *[row[field] for field in fields])
+            if content in self._sent:
+                self._sent.move_to_end(content)
             else:
                 fresh.append(row)
-                new.add(content_id)
+                new.add(content)
         return fresh
 
-    def sent(self, ids: set[str]) -> None:
-        """Remember ids whose rows the broker acknowledged."""
-        for content_id in ids:
-            self._ids[content_id] = None
-        while len(self._ids) > self._maxsize:
-            self._ids.popitem(last=False)
+    def sent(self, contents: set[tuple]) -> None:
+        """Remember contents whose rows the broker acknowledged."""
+        for content in contents:
+            self._sent[content] = None
+        while len(self._sent) > self._maxsize:
+            self._sent.popitem(last=False)
 
 
 class ProcessorStage:
@@ -192,10 +193,10 @@ class ProcessorStage:
 
     def _messages(
         self, by_partition: dict[int, Records], dead: list[DeadLetter], input_times: dict[int, int]
-    ) -> tuple[list[tuple], set[str], dict[str, int]]:
+    ) -> tuple[list[tuple], set[tuple], dict[str, int]]:
         """Everything one batch sends, as `Sender.send` arguments: the dead letters, then
         per input partition and kind the Avro containers of its combined records (content
-        already sent left out); also the new content ids and the rows per kind. An error
+        already sent left out); also the new contents and the rows per kind. An error
         here is a bug, not bad input or an outage: it stops the worker, uncommitted."""
         topics = self.settings.topics
         max_event = self.settings.ingest.max_event_bytes
@@ -204,7 +205,7 @@ class ProcessorStage:
             (topics.dlq, letter.topic_value(max_event), letter.key, None, letter.headers(max_event))
             for letter in dead
         ]
-        new_content: set[str] = set()
+        new_content: set[tuple] = set()
         rows_by_kind: dict[str, int] = {}
         for input_partition, records in by_partition.items():
             key = f"{topics.events}/{input_partition}".encode()

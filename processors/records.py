@@ -45,7 +45,9 @@ class Kind:
     key: tuple[str, ...] = ()  # identity of an aggregated or content kind (its ORDER BY)
     minimum: tuple[str, ...] = ()  # combined with min; `union` with a set union;
     union: tuple[str, ...] = ()  # every other non-key column with max
-    content_id: str | None = None  # for content kinds: the id all its rows depend on
+    # For content kinds: the fields all of a row's content is a pure function of (a
+    # processor skips rows whose values it has sent before).
+    content: tuple[str, ...] = ()
     aggregated: bool = False
 
 
@@ -66,7 +68,12 @@ KINDS: tuple[Kind, ...] = (
         minimum=("first_seen",),
         aggregated=True,
     ),
-    Kind("dataset_versions", key=("namespace", "name", "version_id"), content_id="version_id"),
+    Kind(
+        "dataset_versions",
+        key=("namespace", "name", "version_id"),
+        # the version id hashes the schema alone: datasets with equal schemas share it
+        content=("namespace", "name", "version_id"),
+    ),
     Kind(
         "dataset_aliases",
         key=("namespace", "name", "alias_namespace", "alias_name", "alias_type"),
@@ -92,7 +99,7 @@ KINDS: tuple[Kind, ...] = (
             "transformation_type",
             "transformation_subtype",
         ),
-        content_id="column_lineage_id",
+        content=("column_lineage_id",),  # hashes the output dataset and its key too
     ),
     Kind("facets"),
     Kind(

@@ -8,7 +8,8 @@ What is checked, in order:
    current core accepts older events. The named version is recorded (`core_version`), not
    trusted. The core definition is chosen by shape: `run` => RunEvent, else `dataset` =>
    DatasetEvent, else `job` => JobEvent.
-3. `eventTime` must parse with `datetime.fromisoformat`, or the event is unusable.
+3. `eventTime` must parse with `datetime.fromisoformat` and convert to UTC, or the event is
+   unusable.
 4. Each facet against the schema its `_schemaURL` names, when that schema is known
    locally (every published OpenLineage facet version ships with the package, plus the
    operator's `extra_schema_dirs`). A job or dataset facet `{"_deleted": true, ...}` is a
@@ -41,7 +42,6 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, fields
-from datetime import datetime
 from functools import cache, lru_cache
 from pathlib import Path
 from typing import Any
@@ -49,6 +49,7 @@ from typing import Any
 import jsonschema_rs
 import orjson
 
+from lineagehouse.processors.events import parse_time
 from lineagehouse.processors.schema_registry import LRU, SchemaSet, Target
 
 MAX_PROBLEMS = 20  # errors (and warnings) reported per event; the rest are counted
@@ -233,14 +234,17 @@ _Group = tuple[Path_, dict, bool, str]
 
 
 def _event_time_problem(event: dict) -> _Found | None:
-    """An eventTime string Python cannot parse makes the event unusable (the schema's
+    """An eventTime string Python cannot parse, or whose UTC time is out of range
+    ("0001-01-01T00:00:00+01:00"), makes the event unusable (the schema's
     `format: date-time` alone is only a warning)."""
     event_time = event.get("eventTime")
     if type(event_time) is str:
         try:
-            datetime.fromisoformat(event_time)
+            parse_time(event_time)
         except ValueError:
             return (("eventTime",), _short(f"{event_time!r} is not an ISO 8601 date-time"))
+        except OverflowError:
+            return (("eventTime",), _short(f"{event_time!r} is out of range in UTC"))
     return None
 
 

@@ -10,11 +10,13 @@ import pytest
 from clickhouse_connect.driver.client import Client
 from confluent_kafka import Consumer
 
+from lineagehouse.processors.derive import derive
+from lineagehouse.processors.events import event_id
 from lineagehouse.settings import Settings
 from lineagehouse.store.migrations import migrate
 from lineagehouse.topics import ensure_topics
 from tests.conftest import produce, wait_for
-from tests.events import encode, run_event, run_key
+from tests.events import encode, lineage_event, run_event, run_key
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -61,6 +63,37 @@ def test_sigkill_mid_stream_every_event_once(
     db = settings.clickhouse.database
     stored = set(ch.query(f"SELECT run_id FROM {db}.events_raw FINAL").result_columns[0])
     assert stored == {e["run"]["runId"] for e in events}
+
+
+def test_datasets_with_equal_schemas_each_get_their_version(
+    make_settings: Callable[..., Settings], ch: Client, start_worker
+) -> None:
+    # Three datasets, then three others with the same columns in a later batch: a version
+    # id hashes the schema alone, so "already sent" must go by dataset too.
+    settings = make_settings()
+    migrate(settings)
+    ensure_topics(settings)
+    db = settings.clickhouse.database
+    worker = start_worker(settings)
+    first, second = lineage_event(0), lineage_event(1)
+    versions = f"SELECT namespace, name, version_id FROM {db}.dataset_versions FINAL"
+
+    def stored() -> set[tuple]:
+        return set(ch.query(versions).result_rows)
+
+    def expected(*events: dict) -> set[tuple]:
+        return {
+            (row["namespace"], row["name"], row["version_id"])
+            for event in events
+            for row in derive(event, str(event_id(event)))["dataset_versions"]
+        }
+
+    assert len({version for _, _, version in expected(first, second)}) == 1
+    produce(settings, [(run_key(first), encode(first))])
+    wait_for(lambda: stored() == expected(first), 60, "the first versions", alive=worker)
+    produce(settings, [(run_key(second), encode(second))])
+    wait_for(lambda: counts(ch, settings)[1] == 2, 60, "the second event", alive=worker)
+    wait_for(lambda: stored() == expected(first, second), 30, "the second versions", alive=worker)
 
 
 def test_bad_messages_go_to_dlq_with_reason_bytes_and_key(

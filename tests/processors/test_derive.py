@@ -377,6 +377,33 @@ def test_symlinks_join_a_path_to_its_table() -> None:
     assert dataset["dataset_key"] == identity("hive://meta:9083", "db.sales", None)[0]
 
 
+def test_column_lineage_follows_the_output_key_a_symlink_gives() -> None:
+    # The same output and columnLineage facet, first without, then with a symlink to a
+    # table: the second run's column edges carry the table's key, as its io edge does.
+    plain = lineage_event(1)
+    linked = lineage_event(1)
+    linked["outputs"][0]["facets"]["symlinks"] = facet(
+        "SymlinksDatasetFacet",
+        identifiers=[{"namespace": "hive://meta:9083", "name": "db.daily", "type": "TABLE"}],
+    )
+    table_key = identity("hive://meta:9083", "db.daily", None)[0]
+    before, after = records(plain), records(linked)
+    [edge] = [e for e in after["io_edges"] if e["direction"] == "output"]
+    assert edge["dataset_key"] == table_key
+    assert {row["output_dataset_key"] for row in after["column_edges"]} == {table_key}
+    assert {row["output_dataset_key"] for row in before["column_edges"]} != {table_key}
+    # the rows differ, so their content id does too
+    [before_id] = {row["column_lineage_id"] for row in before["column_edges"]}
+    assert edge["column_lineage_id"] != before_id
+
+
+def test_a_time_out_of_range_in_utc_is_no_time() -> None:
+    event = lineage_event(1)
+    event["run"]["facets"]["nominalTime"]["nominalStartTime"] = "0001-01-01T00:00:00+01:00"
+    [run] = records(event)["runs"]
+    assert run["nominal_start_time"] is None
+
+
 def test_every_valid_corpus_event_derives() -> None:
     validator = default_validator()
     runs = 0

@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 import orjson
 import pytest
 
+from lineagehouse.processors import ingest
 from lineagehouse.processors.deadletter import (
     DEAD_LETTERS_COLUMNS,
     REFERENCE_PREFIX,
@@ -113,3 +114,24 @@ def test_oversized_event_is_referenced_not_copied(validator: EventValidator) -> 
     assert letter.value == value  # kept whole for ClickHouse
     assert letter.topic_value(50_000) == REFERENCE_PREFIX + str(letter.id).encode()
     assert dict(letter.headers(50_000))["lineagehouse.value_bytes"] == str(len(value)).encode()
+
+
+@pytest.mark.parametrize("step", ["raw_row", "derive"])
+def test_a_bug_on_one_message_dead_letters_it_and_keeps_nothing_of_it(
+    validator: EventValidator, monkeypatch: pytest.MonkeyPatch, step: str
+) -> None:
+    # A message the validator accepted but the code cannot turn into records must not stop
+    # the worker (it would fail on the same message after every restart).
+    def broken(*args: object, **kwargs: object) -> None:
+        raise ZeroDivisionError("a bug")
+
+    monkeypatch.setattr(ingest, step, broken)
+    event = run_event(1)
+    out: dict[str, list] = {"runs": []}
+    letter = ingest.process_message(encode(event), SRC, NOW, validator, out)
+    assert isinstance(letter, DeadLetter)
+    assert [p.message for p in letter.problems] == [
+        "derivation failed (ZeroDivisionError: a bug); replay it"
+    ]
+    assert letter.event_id == event_id(event)
+    assert out == {"runs": []}

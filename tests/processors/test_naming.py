@@ -51,3 +51,5 @@ def test_symlink_table_is_order_independent_and_only_tables() -> None:
     assert symlink_table(facets([other, t2, t1])) == ("hive://m", "db.a")
     assert symlink_table(facets([other])) is None
     assert symlink_table({"symlinks": "bad"}) is None
+    for identifiers in (5, "TABLE", {"namespace": "hive://m", "name": "db.a"}, None):
+        assert symlink_table({"symlinks": {"identifiers": identifiers}}) is None

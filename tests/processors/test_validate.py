@@ -352,6 +352,19 @@ def test_unparseable_event_time_is_an_error(validator: EventValidator, value: st
     assert "$.eventTime" in paths(verdict.errors)
 
 
+@pytest.mark.parametrize("value", ["0001-01-01T00:00:00+01:00", "9999-12-31T23:00:00-05:00"])
+def test_an_event_time_out_of_range_in_utc_is_an_error(
+    validator: EventValidator, value: str
+) -> None:
+    # fromisoformat parses these; only their conversion to UTC fails
+    event = run_event()
+    event["eventTime"] = value
+    verdict = check(validator, event)
+    assert [p.message for p in verdict.errors if p.path == "$.eventTime"] == [
+        f"{value!r} is out of range in UTC"
+    ]
+
+
 # ---- event kinds ---------------------------------------------------------------------------
 
 
