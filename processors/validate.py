@@ -31,8 +31,10 @@ cached result is the result. Facets naming a core base definition that the core 
 already applied at their place are not checked twice. Above these, the facets part of a
 whole event's result is kept too (keyed by the exact JSON of the run and job facets and of
 the inputs and outputs, or of the dataset facets): with a clean envelope such an event
-costs one parse, one envelope `is_valid`, one `orjson.dumps` and one lookup. That layer
-rests when it seldom hits (facets that change from run to run).
+costs one parse, one envelope `is_valid`, one `orjson.dumps` and one lookup. Each layer
+rests where it seldom hits (`_Payoff`: the whole event's facets; the facets object at one
+place, e.g. `run.facets`; one facet of one schema, e.g. `nominalTime`): facets that change
+from run to run are checked without building keys and storing entries nobody reads.
 
 Imports nothing from faust, Kafka, ClickHouse or HTTP.
 """
@@ -57,8 +59,9 @@ MAX_MESSAGE = 300  # characters of one message
 DEFAULT_CACHE_SIZE = 8192  # facet results kept
 _MAX_CUSTOM_PATHS = 4096  # JSON paths of custom facets kept (cleared when full)
 _MAX_EVENT_RESULTS = 1024  # facets parts of whole events kept
-_EVENT_MISSES = 128  # misses: when there were fewer hits meanwhile, the event cache ...
-_EVENT_REST = 4096  # ... is not used for this many events
+_PAYOFF_MISSES = 128  # misses: when there were fewer hits meanwhile, a cache layer ...
+_PAYOFF_REST = 4096  # ... is not used for this many lookups (see _Payoff)
+_MAX_PAYOFFS = 4096  # kinds of lookups followed per layer (cleared when full)
 
 _KINDS = {"run": "RunEvent", "dataset": "DatasetEvent", "job": "JobEvent"}
 
@@ -233,6 +236,45 @@ def _key_path(key: str) -> str:
 _Group = tuple[Path_, dict, bool, str]
 
 
+class _Payoff:
+    """Whether a cache layer pays off for one kind of lookup (the whole facets of events;
+    the facets object at one place of an event; one facet of one schema). Counted over
+    `_PAYOFF_MISSES` misses: when there were fewer hits meanwhile, the layer rests for
+    `_PAYOFF_REST` lookups, answered without it (no JSON key, no entry to store and evict:
+    facets that change with every run cost less without a cache), then is tried again."""
+
+    __slots__ = ("hits", "misses", "resting")
+
+    def __init__(self) -> None:
+        self.hits = self.misses = self.resting = 0
+
+    def rests(self) -> bool:
+        """True (and one lookup of the rest spent) while the layer rests."""
+        if self.resting > 0:
+            self.resting -= 1
+            return True
+        return False
+
+    def hit(self) -> None:
+        self.hits += 1
+
+    def miss(self) -> None:
+        self.misses += 1
+        if self.misses >= _PAYOFF_MISSES:
+            if self.hits < self.misses:
+                self.resting = _PAYOFF_REST
+            self.hits = self.misses = 0
+
+
+def _payoff(payoffs: dict[Any, _Payoff], kind: Any) -> _Payoff:
+    found = payoffs.get(kind)
+    if found is None:
+        if len(payoffs) >= _MAX_PAYOFFS:
+            payoffs.clear()
+        found = payoffs[kind] = _Payoff()
+    return found
+
+
 def _event_time_problem(event: dict) -> _Found | None:
     """An eventTime string Python cannot parse, or whose UTC time is out of range
     ("0001-01-01T00:00:00+01:00"), makes the event unusable (the schema's
@@ -322,7 +364,9 @@ class EventValidator:
         self._event_cache = LRU(min(cache_size, _MAX_EVENT_RESULTS))
         self._event_data = self._event_cache.data
         self._fast = cache_size > 0  # the short way for clean envelopes (validate)
-        self._event_hits = self._event_misses = self._event_skip = 0
+        self._event_payoff = _Payoff()
+        self._group_payoffs: dict[Path_, _Payoff] = {}  # by the facets object's place
+        self._facet_payoffs: dict[tuple[str, str], _Payoff] = {}  # by schema URL and key
         # (facets object path, custom keys) -> their JSON paths (they repeat too)
         self._custom_paths: dict[tuple[Path_, tuple[str, ...]], tuple[str, ...]] = {}
 
@@ -348,7 +392,7 @@ class EventValidator:
         if (
             kind
             and self._fast
-            and self._event_skip <= 0
+            and self._event_payoff.resting <= 0
             and (kind != "dataset" or "job" not in event)
             and self._envelope[kind].formats.is_valid(event)
         ):
@@ -439,8 +483,8 @@ class EventValidator:
         """The facets part of the event's result (cached per event, see `_event_cache`):
         (errors, warnings, custom facet paths, and those errors and warnings as problems
         for when nothing else is found); None when that cache is not used."""
-        if self._event_skip > 0:  # the whole-facets cache is not paying off: rest it
-            self._event_skip -= 1
+        payoff = self._event_payoff
+        if payoff.rests():  # the whole-facets cache is not paying off
             return None
         # All of the event's facets repeat too (same producer, same job, same datasets):
         # one lookup for them, keyed by the exact JSON of every part they come from.
@@ -461,7 +505,7 @@ class EventValidator:
         data = self._event_data
         entry = data.get(event_key)
         if entry is None:
-            self._event_misses += 1
+            payoff.miss()
             errors: list[_Found] = []
             warnings: list[_Found] = []
             custom: list[str] = []
@@ -477,12 +521,8 @@ class EventValidator:
             else:
                 entry = _CLEAN_EVENT
             events.put(event_key, entry)
-            if self._event_misses >= _EVENT_MISSES:  # since the last check
-                if self._event_hits < self._event_misses:
-                    self._event_skip = _EVENT_REST
-                self._event_hits = self._event_misses = 0
             return entry
-        self._event_hits += 1
+        payoff.hit()
         try:
             data.move_to_end(event_key)
         except KeyError:  # evicted by a racing thread
@@ -502,17 +542,24 @@ class EventValidator:
         cache = self._facet_cache
         data = cache.data
         dumps = orjson.dumps
+        payoffs = self._group_payoffs
         for group_path, facets, deletable, where in _facet_groups(event, kind):
-            group_key = (where, dumps(facets))
-            found = data.get(group_key)
-            if found is None:
+            payoff = payoffs.get(group_path) or _payoff(payoffs, group_path)
+            if payoff.rests():
                 found = self._group_result(facets, deletable, where, cache)
-                cache.put(group_key, found)
             else:
-                try:
-                    data.move_to_end(group_key)
-                except KeyError:  # evicted by a racing thread
+                group_key = (where, dumps(facets))
+                found = data.get(group_key)
+                if found is None:
+                    payoff.miss()
+                    found = self._group_result(facets, deletable, where, cache)
                     cache.put(group_key, found)
+                else:
+                    payoff.hit()
+                    try:
+                        data.move_to_end(group_key)
+                    except KeyError:  # evicted by a racing thread
+                        cache.put(group_key, found)
             if found is not _CLEAN_GROUP:
                 self._merge(group_path, found, errors, warnings, custom)
 
@@ -546,6 +593,7 @@ class EventValidator:
         """(errors, warnings, custom facet keys) of one facets object, paths from its keys."""
         targets = self.schemas.targets
         resolve = self.schemas.facet_target
+        payoffs = self._facet_payoffs
         errors: list[_Found] = []
         warnings: list[_Found] = []
         custom: list[str] = []
@@ -573,11 +621,19 @@ class EventValidator:
             if cache is None:
                 found = _facet_result(target, key, body)
             else:
-                cache_key = (target.url, key if target.wrap else None, orjson.dumps(body))
-                found = cache.get(cache_key)
-                if found is None:
+                kind = (target.url, key)
+                payoff = payoffs.get(kind) or _payoff(payoffs, kind)
+                if payoff.rests():
                     found = _facet_result(target, key, body)
-                    cache.put(cache_key, found)
+                else:
+                    cache_key = (target.url, key if target.wrap else None, orjson.dumps(body))
+                    found = cache.get(cache_key)
+                    if found is None:
+                        payoff.miss()
+                        found = _facet_result(target, key, body)
+                        cache.put(cache_key, found)
+                    else:
+                        payoff.hit()
             if found is _CLEAN:
                 continue
             errors.extend(((key, *path), message) for path, message in found[0])

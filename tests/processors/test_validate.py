@@ -21,6 +21,7 @@ from lineagehouse.processors.validate import (
     json_path,
 )
 from tests.conftest import CORPUS, REPO
+from tests.events import encode, lineage_event
 from tests.fuzz_cases import fuzz_cases
 
 SPEC = CORPUS.parent / "spec"
@@ -565,6 +566,28 @@ def test_cache_does_not_change_verdicts() -> None:
     again = [cached.validate(v) for v in cases]  # now answered from the caches
     plain = [uncached.validate(v) for v in cases]
     assert first == again == plain
+
+
+def test_verdicts_are_the_same_while_cache_layers_rest() -> None:
+    # Run facets and quality metrics that change with every run: their cache layers stop
+    # paying off and rest; every verdict stays what the uncached validator says, errors in
+    # those facets included.
+    cached = EventValidator()
+    uncached = EventValidator(cache_size=0)
+    for i in range(600):
+        event = lineage_event(i, rows=1000 + i)
+        if i % 7 == 0:
+            event["run"]["facets"]["nominalTime"]["nominalStartTime"] = 5
+        if i % 11 == 0:
+            event["inputs"][0]["inputFacets"]["dataQualityMetrics"]["rowCount"] = "many"
+        value = encode(event)
+        assert cached.validate(value) == uncached.validate(value), i
+    assert cached._event_payoff.resting > 0
+    assert cached._group_payoffs[("run", "facets")].resting > 0
+    assert cached._group_payoffs[("inputs", 0, "inputFacets")].resting > 0
+    assert cached._group_payoffs[("job", "facets")].resting == 0  # the same job facets
+    nominal = event["run"]["facets"]["nominalTime"]["_schemaURL"]
+    assert cached._facet_payoffs[(nominal, "nominalTime")].resting > 0
 
 
 def test_envelope_split_matches_the_whole_core() -> None:
