@@ -3,8 +3,9 @@
  *
  * 1. Avro binary encoding of the derived records (`avro.py`): one `bytes` per row, for
  *    the few Avro types the derived schemas use (records, arrays, ["null", T] unions,
- *    string, bytes, int/long, double). `avro.py` turns a parsed schema into a program of
- *    nested tuples; `Encoder(program)` compiles it once into a tree of nodes.
+ *    string, bytes, int/long, double), and decoding containers back to records, all or
+ *    some of their fields (`avro.decode`). `avro.py` turns a parsed schema into a program
+ *    of nested tuples; `Codec(program)` compiles it once into a tree of nodes.
  *
  *      ("string",) ("bytes",) ("long",) ("double",)
  *      ("nullable", node)                    None, or node
@@ -265,12 +266,12 @@ static int encode_value(Node *node, PyObject *value, Buffer *buf) {
 typedef struct {
     PyObject_HEAD
     Node *root;
-} EncoderObject;
+} CodecObject;
 
-static int Encoder_init(EncoderObject *self, PyObject *args, PyObject *kwargs) {
+static int Codec_init(CodecObject *self, PyObject *args, PyObject *kwargs) {
     PyObject *program;
     static char *keywords[] = {"program", NULL};
-    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "O:Encoder", keywords, &program)) return -1;
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "O:Codec", keywords, &program)) return -1;
     Node *root = compile_node(program, 0);
     if (root == NULL) return -1;
     node_free(self->root);
@@ -278,14 +279,14 @@ static int Encoder_init(EncoderObject *self, PyObject *args, PyObject *kwargs) {
     return 0;
 }
 
-static void Encoder_dealloc(EncoderObject *self) {
+static void Codec_dealloc(CodecObject *self) {
     node_free(self->root);
     Py_TYPE(self)->tp_free((PyObject *)self);
 }
 
-static PyObject *Encoder_encode_rows(EncoderObject *self, PyObject *rows) {
+static PyObject *Codec_encode_rows(CodecObject *self, PyObject *rows) {
     if (self->root == NULL) {
-        PyErr_SetString(PyExc_RuntimeError, "Encoder was not initialised");
+        PyErr_SetString(PyExc_RuntimeError, "Codec was not initialised");
         return NULL;
     }
     PyObject *items = PySequence_Fast(rows, "encode_rows needs a sequence of rows");
@@ -312,22 +313,253 @@ fail:
     return NULL;
 }
 
-static PyMethodDef Encoder_methods[] = {
-    {"encode_rows", (PyCFunction)Encoder_encode_rows, METH_O,
+/* ---- decoding (avro.decode): the data blocks of one container ---- */
+
+typedef struct {
+    const unsigned char *at;
+    const unsigned char *end;
+} Reader;
+
+static int truncated(void) {
+    PyErr_SetString(PyExc_ValueError, "Avro data ends inside a value");
+    return -1;
+}
+
+static int get_long(Reader *in, int64_t *value) {
+    uint64_t n = 0;
+    for (int shift = 0; shift < 70; shift += 7) {
+        if (in->at >= in->end) return truncated();
+        unsigned char byte = *in->at++;
+        n |= (uint64_t)(byte & 0x7F) << shift;
+        if (!(byte & 0x80)) {
+            *value = (int64_t)(n >> 1) ^ -(int64_t)(n & 1);
+            return 0;
+        }
+    }
+    PyErr_SetString(PyExc_ValueError, "an Avro long longer than 10 bytes");
+    return -1;
+}
+
+static int get_size(Reader *in, Py_ssize_t *size) { /* a length that must fit what is left */
+    int64_t value;
+    if (get_long(in, &value) < 0) return -1;
+    if (value < 0 || value > in->end - in->at) {
+        if (value < 0) PyErr_SetString(PyExc_ValueError, "a negative Avro length");
+        else truncated();
+        return -1;
+    }
+    *size = (Py_ssize_t)value;
+    return 0;
+}
+
+/* One value of `node` as Python (or, with `keep` 0, skipped: NULL and no error set is
+ * then the success, so callers test PyErr_Occurred). */
+static PyObject *decode_value(Node *node, Reader *in, int keep) {
+    switch (node->kind) {
+    case N_STRING:
+    case N_BYTES: {
+        Py_ssize_t size;
+        if (get_size(in, &size) < 0) return NULL;
+        const char *data = (const char *)in->at;
+        in->at += size;
+        if (!keep) return NULL;
+        return node->kind == N_STRING ? PyUnicode_DecodeUTF8(data, size, NULL)
+                                      : PyBytes_FromStringAndSize(data, size);
+    }
+    case N_LONG: {
+        int64_t value;
+        if (get_long(in, &value) < 0) return NULL;
+        return keep ? PyLong_FromLongLong(value) : NULL;
+    }
+    case N_DOUBLE: {
+        if (in->end - in->at < 8) {
+            truncated();
+            return NULL;
+        }
+        const unsigned char *data = in->at;
+        in->at += 8;
+        if (!keep) return NULL;
+        double value = PyFloat_Unpack8((const char *)data, 1);
+        if (value == -1.0 && PyErr_Occurred()) return NULL;
+        return PyFloat_FromDouble(value);
+    }
+    case N_NULLABLE: {
+        int64_t branch;
+        if (get_long(in, &branch) < 0) return NULL;
+        if (branch == 0) return keep ? Py_NewRef(Py_None) : NULL;
+        if (branch != 1) {
+            PyErr_Format(PyExc_ValueError, "union branch %lld of a [\"null\", T] union",
+                         (long long)branch);
+            return NULL;
+        }
+        return decode_value(node->children[0], in, keep);
+    }
+    case N_RECORD: {
+        PyObject *record = keep ? PyDict_New() : NULL;
+        if (keep && record == NULL) return NULL;
+        for (Py_ssize_t i = 0; i < node->count; i++) {
+            PyObject *value = decode_value(node->children[i], in, keep);
+            if (value == NULL) {
+                if (!keep && !PyErr_Occurred()) continue;
+                Py_XDECREF(record);
+                return NULL;
+            }
+            int status = PyDict_SetItem(record, node->names[i], value);
+            Py_DECREF(value);
+            if (status < 0) {
+                Py_DECREF(record);
+                return NULL;
+            }
+        }
+        return record;
+    }
+    case N_ARRAY: {
+        PyObject *items = keep ? PyList_New(0) : NULL;
+        if (keep && items == NULL) return NULL;
+        for (;;) {
+            int64_t count;
+            if (get_long(in, &count) < 0) goto fail;
+            if (count == 0) return items;
+            if (count < 0) { /* a block with its size in bytes */
+                int64_t size;
+                if (get_long(in, &size) < 0) goto fail;
+                count = -count;
+            }
+            if (count > in->end - in->at) { /* every item takes a byte at least */
+                truncated();
+                goto fail;
+            }
+            for (int64_t i = 0; i < count; i++) {
+                PyObject *item = decode_value(node->children[0], in, keep);
+                if (item == NULL) {
+                    if (!keep && !PyErr_Occurred()) continue;
+                    goto fail;
+                }
+                int status = PyList_Append(items, item);
+                Py_DECREF(item);
+                if (status < 0) goto fail;
+            }
+        }
+    fail:
+        Py_XDECREF(items);
+        return NULL;
+    }
+    }
+    PyErr_SetString(PyExc_SystemError, "unknown Avro program node");
+    return NULL;
+}
+
+/* decode_blocks(container, start, sync, fields): the records of the data blocks from
+ * `start` on, each block ended by `sync`; with `fields` (names), only those fields of
+ * each record, in the schema's order. */
+static PyObject *Codec_decode_blocks(CodecObject *self, PyObject *args) {
+    Py_buffer data, sync;
+    Py_ssize_t start;
+    PyObject *fields;
+    if (self->root == NULL || self->root->kind != N_RECORD) {
+        PyErr_SetString(PyExc_RuntimeError, "Codec was not initialised with a record");
+        return NULL;
+    }
+    if (!PyArg_ParseTuple(args, "y*ny*O:decode_blocks", &data, &start, &sync, &fields))
+        return NULL;
+    Node *root = self->root;
+    PyObject *out = NULL;
+    char *keep = PyMem_Calloc((size_t)(root->count ? root->count : 1), 1);
+    if (keep == NULL) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    int all = fields == Py_None;
+    for (Py_ssize_t i = 0; i < root->count; i++) {
+        int wanted = all ? 1 : PySequence_Contains(fields, root->names[i]);
+        if (wanted < 0) goto done;
+        keep[i] = (char)wanted;
+    }
+    if (!all) { /* every name asked for must be a field */
+        Py_ssize_t asked = PySequence_Size(fields), found = 0;
+        if (asked < 0) goto done;
+        for (Py_ssize_t i = 0; i < root->count; i++) found += keep[i];
+        if (found != asked) {
+            PyErr_Format(PyExc_ValueError, "fields %R are not all fields of the schema", fields);
+            goto done;
+        }
+    }
+    if (start < 0 || start > data.len) {
+        PyErr_SetString(PyExc_ValueError, "start is outside the container");
+        goto done;
+    }
+    out = PyList_New(0);
+    if (out == NULL) goto done;
+    Reader in = {(const unsigned char *)data.buf + start, (const unsigned char *)data.buf + data.len};
+    while (in.at < in.end) {
+        int64_t count;
+        Py_ssize_t size;
+        if (get_long(&in, &count) < 0 || get_size(&in, &size) < 0) goto fail;
+        if (count < 0) {
+            PyErr_SetString(PyExc_ValueError, "a negative Avro block count");
+            goto fail;
+        }
+        Reader block = {in.at, in.at + size};
+        for (int64_t i = 0; i < count; i++) {
+            PyObject *record = PyDict_New();
+            if (record == NULL) goto fail;
+            for (Py_ssize_t f = 0; f < root->count; f++) {
+                PyObject *value = decode_value(root->children[f], &block, keep[f]);
+                if (value == NULL) {
+                    if (!keep[f] && !PyErr_Occurred()) continue;
+                    Py_DECREF(record);
+                    goto fail;
+                }
+                int status = PyDict_SetItem(record, root->names[f], value);
+                Py_DECREF(value);
+                if (status < 0) {
+                    Py_DECREF(record);
+                    goto fail;
+                }
+            }
+            int status = PyList_Append(out, record);
+            Py_DECREF(record);
+            if (status < 0) goto fail;
+        }
+        if (block.at != block.end) {
+            PyErr_SetString(PyExc_ValueError, "an Avro block's size does not match its records");
+            goto fail;
+        }
+        in.at = block.end;
+        if (in.end - in.at < sync.len || memcmp(in.at, sync.buf, (size_t)sync.len) != 0) {
+            PyErr_SetString(PyExc_ValueError, "an Avro block does not end with the sync marker");
+            goto fail;
+        }
+        in.at += sync.len;
+    }
+    goto done;
+fail:
+    Py_CLEAR(out);
+done:
+    PyMem_Free(keep);
+    PyBuffer_Release(&data);
+    PyBuffer_Release(&sync);
+    return out;
+}
+
+static PyMethodDef Codec_methods[] = {
+    {"encode_rows", (PyCFunction)Codec_encode_rows, METH_O,
      "encode_rows(rows) -> list of bytes: each row's Avro encoding."},
+    {"decode_blocks", (PyCFunction)Codec_decode_blocks, METH_VARARGS,
+     "decode_blocks(container, start, sync, fields) -> list of records (all fields: None)."},
     {NULL, NULL, 0, NULL},
 };
 
-static PyTypeObject EncoderType = {
+static PyTypeObject CodecType = {
     PyVarObject_HEAD_INIT(NULL, 0)
-    .tp_name = "lineagehouse.processors._native.Encoder",
-    .tp_doc = PyDoc_STR("Encoder(program): Avro binary encoding of rows, compiled once."),
-    .tp_basicsize = sizeof(EncoderObject),
+    .tp_name = "lineagehouse.processors._native.Codec",
+    .tp_doc = PyDoc_STR("Codec(program): Avro binary encoding and decoding, compiled once."),
+    .tp_basicsize = sizeof(CodecObject),
     .tp_flags = Py_TPFLAGS_DEFAULT,
     .tp_new = PyType_GenericNew,
-    .tp_init = (initproc)Encoder_init,
-    .tp_dealloc = (destructor)Encoder_dealloc,
-    .tp_methods = Encoder_methods,
+    .tp_init = (initproc)Codec_init,
+    .tp_dealloc = (destructor)Codec_dealloc,
+    .tp_methods = Codec_methods,
 };
 
 /* ---- combining rows per key (records.combine, records._combine_into) ---- */
@@ -536,10 +768,10 @@ static struct PyModuleDef module = {
 };
 
 PyMODINIT_FUNC PyInit__native(void) {
-    if (PyType_Ready(&EncoderType) < 0 || derive_init() < 0) return NULL;
+    if (PyType_Ready(&CodecType) < 0 || derive_init() < 0) return NULL;
     PyObject *mod = PyModule_Create(&module);
     if (mod == NULL) return NULL;
-    if (PyModule_AddObjectRef(mod, "Encoder", (PyObject *)&EncoderType) < 0) {
+    if (PyModule_AddObjectRef(mod, "Codec", (PyObject *)&CodecType) < 0) {
         Py_DECREF(mod);
         return NULL;
     }

@@ -9,9 +9,12 @@ Every record is a function of the event alone. Records of different events about
 same thing (a START and a COMPLETE of one run) are combined by the tables with min, max
 and union only, so the result does not depend on the order events arrive in or on how
 often each arrives. Dataset versions and column lineage are content-addressed: their rows
-are a pure function of their id (a hash of the schema or of the columnLineage facet),
-and the per-run `io_edges` row names the ids, so a run's schema and column lineage are
-known for every run while the content is stored once.
+are a pure function of the dataset and an id (a hash of the schema; of the columnLineage
+facet and the output), and the per-run `io_edges` row names the ids, so a run's schema
+and column lineage are known for every run while the content is stored once.
+
+The processor runs the C twin of `derive` (`_derive.c`); the Python code here is its
+reference and fallback.
 """
 
 from __future__ import annotations

@@ -27,6 +27,7 @@ from lineagehouse.processors.avro import (
 from lineagehouse.processors.derive import derive
 from lineagehouse.processors.events import Source, event_id
 from lineagehouse.processors.ingest import process_message
+from lineagehouse.processors.issue_stage import Subjects
 from lineagehouse.processors.records import BY_NAME, KIND_NAMES, avro_schema, combine, fields
 from lineagehouse.processors.validate import default_validator
 from lineagehouse.settings import Settings
@@ -119,7 +120,7 @@ def test_the_c_encoder_is_built_and_used() -> None:
     project installs on); `encode` uses it unless told otherwise."""
     from lineagehouse.processors import _native
 
-    assert NATIVE and _native.Encoder
+    assert NATIVE and _native.Codec
 
 
 @ENCODERS
@@ -163,6 +164,68 @@ def test_the_encoder_matches_fastavro_on_random_records(kind: str, native: bool)
     [(message, _)] = encode(kind, rows, max_message_bytes=1 << 40, native=native)
     assert message == fastavro_container(kind, rows)
     assert decode(message) == rows
+
+
+def projections(kind: str, rng: random.Random) -> list[tuple[str, ...]]:
+    """All fields, the issues stage's, and random subsets in random order."""
+    names = [field["name"] for field in avro_schema(kind)["fields"]]
+    found = [(), tuple(rng.sample(names, 1)), tuple(rng.sample(names, min(3, len(names))))]
+    if kind in Subjects.FIELDS:
+        found.append(Subjects.FIELDS[kind])
+    return found
+
+
+@pytest.mark.parametrize("kind", KIND_NAMES)
+def test_the_c_decoder_reads_what_fastavro_reads(kind: str) -> None:
+    rng = random.Random(f"decode {kind}")
+    rows = [random_value(avro_schema(kind), rng) for _ in range(300)]
+    messages = [message for message, _ in encode(kind, rows, max_message_bytes=4000)]
+    assert len(messages) > 1
+    joined = splice(schema_tag(kind), messages)  # many blocks in one container
+    for only in projections(kind, rng):
+        by_c = decode(joined, kind, only, native=True)
+        by_fastavro = decode(joined, kind, only, native=False)
+        assert by_c == by_fastavro, only
+        assert [list(r) for r in by_c] == [list(r) for r in by_fastavro]  # the schema's order
+        assert len(by_c) == len(rows)
+
+
+def test_a_container_of_another_writer_is_read_by_fastavro() -> None:
+    """Containers that do not start with the current schema's header (an older schema
+    version, another sync marker) go to fastavro's reader, which reads any."""
+    rows = derived(5)["io_edges"]
+    buffer = io.BytesIO()
+    writer(buffer, parsed_schema("io_edges.v1"), rows)  # a random sync marker
+    container = buffer.getvalue()
+    assert not container.startswith(header("io_edges.v1"))
+    only = Subjects.FIELDS["io_edges"]
+    in_order = [name for name in fields("io_edges") if name in only]
+    assert decode(container, "io_edges", only) == [{k: r[k] for k in in_order} for r in rows]
+
+
+def test_the_c_decoder_refuses_damaged_containers() -> None:
+    """Cut or altered anywhere, a container gives a ValueError or records, never a crash:
+    a cut after a whole block is a shorter container."""
+    rows = derived(30)["io_edges"]
+    messages = [message for message, _ in encode("io_edges", rows, max_message_bytes=3000)]
+    joined = splice("io_edges.v1", messages)
+    head = len(header("io_edges.v1"))
+    rng = random.Random(5)
+    damaged = [joined[:cut] for cut in range(head, len(joined))]
+    for _ in range(2000):
+        data = bytearray(joined)
+        for _ in range(rng.choice([1, 2, 8])):
+            data[rng.randrange(head, len(data))] = rng.randrange(256)
+        damaged.append(bytes(data))
+    refused = 0
+    for data in damaged:
+        try:
+            found = decode(data, "io_edges", native=True)
+        except ValueError:
+            refused += 1
+            continue
+        assert isinstance(found, list)
+    assert refused > len(damaged) // 2
 
 
 @ENCODERS
