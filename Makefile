@@ -44,6 +44,7 @@ bench: install  ## throughput figures; see BENCHMARKS.md
 	$(BIN)/python bench/bench_clickhouse_server.py
 	$(BIN)/python bench/bench_validate.py
 	$(BIN)/python bench/bench_encode.py
+	$(BIN)/python bench/bench_processor.py
 	$(BIN)/python bench/bench_pipeline.py
 	$(BIN)/python bench/bench_clickhouse_tables.py
 	$(BIN)/python bench/bench_lineage.py
