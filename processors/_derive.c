@@ -269,9 +269,9 @@ static int add_facets(Ctx *ctx, PyObject *facets, PyObject *a, PyObject *b, PyOb
     }
     return add(ctx, S_facets,
                DICT(S_event_id, N(ctx->event_id), S_event_time, N(ctx->time), S_run_id,
-                       N(ctx->run_id), S_entity_kind, N(kind), S_entity_namespace, N(namespace),
-                       S_entity_name, N(name), S_facet_group, N(group), S_facets_json, json,
-                       S_custom, custom, S_summarised, summarised));
+                    N(ctx->run_id), S_entity_kind, N(kind), S_entity_namespace, N(namespace),
+                    S_entity_name, N(name), S_facet_group, N(group), S_facets_json, json,
+                    S_custom, custom, S_summarised, summarised));
 fail:
     Py_XDECREF(json);
     Py_XDECREF(summarised);
@@ -321,14 +321,14 @@ static PyObject *assertion_record(Ctx *ctx, PyObject *namespace, PyObject *name,
     }
     PyObject *result =
         DICT(S_time, N(ctx->time), S_event_id, N(ctx->event_id), S_status, N(status),
-                S_severity, severity, S_expected, expected, S_actual, actual, S_description,
-                description, S_content, content);
+             S_severity, severity, S_expected, expected, S_actual, actual, S_description,
+             description, S_content, content);
     *status_out = status;
     return DICT(S_namespace, N(namespace), S_name, N(name), S_run_id, N(ctx->run_id),
-                   S_assertion, N(assertion), S_column_name, N(column), S_check_name,
-                   N(get_str(item, S_name)), S_dataset_key, N(key), S_job_namespace,
-                   N(ctx->job_namespace), S_job_name, N(ctx->job_name), S_source, N(source),
-                   S_first_seen, N(ctx->time), S_last_seen, N(ctx->time), S_result, result);
+                S_assertion, N(assertion), S_column_name, N(column), S_check_name,
+                N(get_str(item, S_name)), S_dataset_key, N(key), S_job_namespace,
+                N(ctx->job_namespace), S_job_name, N(ctx->job_name), S_source, N(source),
+                S_first_seen, N(ctx->time), S_last_seen, N(ctx->time), S_result, result);
 }
 
 static PyObject *column_name_first(PyObject *column_metrics) {
@@ -441,8 +441,8 @@ static int add_metrics(Ctx *ctx, PyObject *namespace, PyObject *name, PyObject *
     }
     PyObject *dataset_part =
         reported ? DICT(S_time, N(ctx->time), S_event_id, N(ctx->event_id), S_row_count,
-                           row_count, S_byte_count, byte_count, S_file_count, file_count,
-                           S_last_updated, last_updated)
+                        row_count, S_byte_count, byte_count, S_file_count, file_count,
+                        S_last_updated, last_updated)
                  : N(NO_DATASET_METRICS);
     if (!reported) {
         Py_DECREF(row_count);
@@ -457,7 +457,7 @@ static int add_metrics(Ctx *ctx, PyObject *namespace, PyObject *name, PyObject *
         metrics = column_name_first(columns);
         columns_part = metrics == NULL ? NULL
                                        : DICT(S_time, N(ctx->time), S_event_id,
-                                                 N(ctx->event_id), S_metrics, metrics);
+                                              N(ctx->event_id), S_metrics, metrics);
         metrics = NULL;
     } else {
         columns_part = N(NO_COLUMN_METRICS);
@@ -469,10 +469,10 @@ static int add_metrics(Ctx *ctx, PyObject *namespace, PyObject *name, PyObject *
     }
     return add(ctx, S_dataset_metrics,
                DICT(S_namespace, N(namespace), S_name, N(name), S_run_id, N(ctx->run_id),
-                       S_direction, N(direction), S_dataset_key, N(key), S_job_namespace,
-                       N(ctx->job_namespace), S_job_name, N(ctx->job_name), S_first_seen,
-                       N(ctx->time), S_last_seen, N(ctx->time), S_dataset, dataset_part,
-                       S_columns, columns_part));
+                    S_direction, N(direction), S_dataset_key, N(key), S_job_namespace,
+                    N(ctx->job_namespace), S_job_name, N(ctx->job_name), S_first_seen,
+                    N(ctx->time), S_last_seen, N(ctx->time), S_dataset, dataset_part,
+                    S_columns, columns_part));
 fail:
     Py_XDECREF(row_count);
     Py_XDECREF(byte_count);
@@ -586,10 +586,10 @@ static int add_dataset(Ctx *ctx, PyObject *dataset, PyObject *a, PyObject *b, Py
     int versioned = PyObject_IsTrue(version_id);
     if (versioned < 0) goto fail;
     record = DICT(S_namespace, N(namespace), S_name, N(name), S_dataset_key, N(key),
-                     S_canonical_namespace, N(PyTuple_GET_ITEM(facts, 1)), S_canonical_name,
-                     N(PyTuple_GET_ITEM(facts, 2)), S_first_seen, N(ctx->time), S_last_seen,
-                     N(ctx->time), S_version,
-                     DICT(S_time, N(versioned ? ctx->time : ZERO), S_id, N(version_id)));
+                  S_canonical_namespace, N(PyTuple_GET_ITEM(facts, 1)), S_canonical_name,
+                  N(PyTuple_GET_ITEM(facts, 2)), S_first_seen, N(ctx->time), S_last_seen,
+                  N(ctx->time), S_version,
+                  DICT(S_time, N(versioned ? ctx->time : ZERO), S_id, N(version_id)));
     if (record == NULL) goto fail;
     PyObject *part_list = PySequence_Fast(parts, "dataset parts must be a sequence");
     if (part_list == NULL) goto fail;
@@ -621,10 +621,12 @@ static int add_dataset(Ctx *ctx, PyObject *dataset, PyObject *a, PyObject *b, Py
             Py_DECREF(alias_list);
             goto fail;
         }
-        PyObject *row = DICT(S_namespace, N(namespace), S_name, N(name), S_alias_namespace,
+        PyObject *row = DICT(
+            S_namespace, N(namespace), S_name, N(name), S_alias_namespace,
             N(PyTuple_GET_ITEM(alias, 0)), S_alias_name, N(PyTuple_GET_ITEM(alias, 1)),
             S_alias_type, N(PyTuple_GET_ITEM(alias, 2)), S_dataset_key, N(key), S_alias_key,
-            N(PyTuple_GET_ITEM(alias, 3)), S_first_seen, N(ctx->time), S_last_seen, N(ctx->time));
+            N(PyTuple_GET_ITEM(alias, 3)), S_first_seen, N(ctx->time), S_last_seen,
+            N(ctx->time));
         if (add(ctx, S_dataset_aliases, row) < 0) {
             Py_DECREF(alias_list);
             goto fail;
@@ -691,12 +693,12 @@ static int add_io(Ctx *ctx, PyObject *event, PyObject *run_id) {
                 status = add(
                     ctx, S_io_edges,
                     DICT(S_job_namespace, N(ctx->job_namespace), S_job_name,
-                            N(ctx->job_name), S_run_id, N(run_id), S_direction,
-                            N(directions[side]), S_namespace, N(namespace), S_name, N(name),
-                            S_dataset_key, N(key), S_version_id, N(version_id),
-                            S_column_lineage_id, N(lineage_id), S_first_seen, N(ctx->time),
-                            S_last_seen, N(ctx->time), S_row_count, row_count, S_byte_count,
-                            byte_count, S_file_count, file_count));
+                         N(ctx->job_name), S_run_id, N(run_id), S_direction,
+                         N(directions[side]), S_namespace, N(namespace), S_name, N(name),
+                         S_dataset_key, N(key), S_version_id, N(version_id),
+                         S_column_lineage_id, N(lineage_id), S_first_seen, N(ctx->time),
+                         S_last_seen, N(ctx->time), S_row_count, row_count, S_byte_count,
+                         byte_count, S_file_count, file_count));
             Py_XDECREF(index);
             Py_XDECREF(key);
             Py_XDECREF(version_id);

@@ -490,7 +490,8 @@ static PyObject *Codec_decode_blocks(CodecObject *self, PyObject *args) {
     }
     out = PyList_New(0);
     if (out == NULL) goto done;
-    Reader in = {(const unsigned char *)data.buf + start, (const unsigned char *)data.buf + data.len};
+    const unsigned char *bytes = data.buf;
+    Reader in = {bytes + start, bytes + data.len};
     while (in.at < in.end) {
         int64_t count;
         Py_ssize_t size;
