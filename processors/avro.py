@@ -37,10 +37,7 @@ from typing import Any
 
 from fastavro import parse_schema, reader, writer
 
-from lineagehouse.processors.records import NATIVE, SCHEMA_VERSION, avro_schema
-
-if NATIVE:
-    from lineagehouse.processors import _native
+from lineagehouse.processors.records import NATIVE, SCHEMA_VERSION, avro_schema, native_module
 
 SCHEMA_HEADER = "lineagehouse.schema"
 ROWS_HEADER = "lineagehouse.rows"  # how many records a message holds
@@ -212,9 +209,7 @@ def _program(schema: Any) -> tuple:
 
 @cache
 def _native_codec(tag: str) -> Any:
-    if not NATIVE:
-        raise RuntimeError("the C Avro codec is not built: reinstall with a C compiler")
-    return _native.Codec(_program(avro_schema(*_parse_tag(tag))))
+    return native_module().Codec(_program(avro_schema(*_parse_tag(tag))))
 
 
 def encode_rows(tag: str, rows: Sequence[dict[str, Any]], native: bool = NATIVE) -> list[bytes]:

@@ -29,7 +29,7 @@ from lineagehouse.processors.avro import LONG_MAX
 from lineagehouse.processors.events import epoch_ms, parse_time
 from lineagehouse.processors.hashing import blake2b
 from lineagehouse.processors.naming import identity
-from lineagehouse.processors.records import NATIVE
+from lineagehouse.processors.records import NATIVE, native_module
 from lineagehouse.processors.validate import json_path
 
 if NATIVE:
@@ -338,9 +338,7 @@ def derive(
     """
     out = {} if out is None else out
     if native:
-        if _native is None:
-            raise RuntimeError("the C module is not built: reinstall with a C compiler")
-        return _native.derive(event, event_id, out, custom_facets, max_facet_bytes)
+        return native_module().derive(event, event_id, out, custom_facets, max_facet_bytes)
     time = _time_ms(event.get("eventTime"))
     if time is None:  # the validator rejects these; nothing to derive
         return out

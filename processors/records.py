@@ -33,8 +33,18 @@ try:
 except ImportError:  # not built (no C compiler at install): the Python twins run
     _native = None
 
-# Whether `combine` and `avro.encode` run their C twins (`_native.c`) by default.
+# Whether `combine`, `derive` and `avro.encode`/`decode` run their C twins (`_native.c`)
+# by default.
 NATIVE = _native is not None
+
+
+def native_module() -> Any:
+    """The C module, for a caller that asked for a C twin; an error saying how to get it
+    when the install could not build it."""
+    if _native is None:
+        raise RuntimeError("the C module is not built: reinstall with a C compiler")
+    return _native
+
 
 SCHEMA_VERSION = 1
 
@@ -190,9 +200,7 @@ def combine(
     if not kind.key:
         return list(rows)
     if native:
-        if _native is None:
-            raise RuntimeError("the C module is not built: reinstall with a C compiler")
-        return _native.combine(rows, *_native_args(kind))
+        return native_module().combine(rows, *_native_args(kind))
     key_of = itemgetter(*kind.key)
     combined: dict[Any, dict[str, Any]] = {}
     if not kind.aggregated:
