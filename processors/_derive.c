@@ -178,6 +178,28 @@ static PyObject *latest(PyObject *time, PyObject *part, PyObject *value) {
     return DICT(S_time, N(time), part, N(value));
 }
 
+/* record[column] = latest(...) for each (column, part, value) of `parts` (the kept parts
+ * of a dataset's or a job's facets, from derive.py's cached `_dataset_facts` and
+ * `_job_parts`). */
+static int set_parts(PyObject *record, PyObject *parts, PyObject *time) {
+    PyObject *items = PySequence_Fast(parts, "facet parts must be a sequence");
+    if (items == NULL) return -1;
+    int status = 0;
+    for (Py_ssize_t i = 0; status == 0 && i < PySequence_Fast_GET_SIZE(items); i++) {
+        PyObject *item = PySequence_Fast_GET_ITEM(items, i);
+        if (!PyTuple_Check(item) || PyTuple_GET_SIZE(item) != 3) {
+            PyErr_SetString(PyExc_TypeError, "a facet part must be (column, part, value)");
+            status = -1;
+            break;
+        }
+        PyObject *value = latest(time, PyTuple_GET_ITEM(item, 1), PyTuple_GET_ITEM(item, 2));
+        status = value == NULL ? -1 : PyDict_SetItem(record, PyTuple_GET_ITEM(item, 0), value);
+        Py_XDECREF(value);
+    }
+    Py_DECREF(items);
+    return status;
+}
+
 typedef struct {
     PyObject *out, *event_id, *time, *custom;
     int has_custom, aborted;
@@ -391,15 +413,9 @@ static int add_metrics(Ctx *ctx, PyObject *namespace, PyObject *name, PyObject *
     if (!filled(quality)) quality = get_dict(stats, S_dataQuality);
     if (!filled(quality)) quality = get_dict(facets, S_dataQualityMetrics);
     if (!filled(quality)) quality = get_dict(facets, S_dataQuality);
-    PyObject *counts = NO_VALUE;
+    PyObject *counts = NO_VALUE; /* direction + "Statistics"; directions: "", input, output */
     if (equals(direction, S_input)) counts = get_dict(stats, S_inputStatistics);
     else if (equals(direction, S_output)) counts = get_dict(stats, S_outputStatistics);
-    else if (filled(direction)) {
-        PyObject *field = PyUnicode_FromFormat("%UStatistics", direction);
-        if (field == NULL) return -1;
-        counts = get_dict(stats, field);
-        Py_DECREF(field);
-    }
     if (!filled(quality) && !filled(counts)) return 0;
     PyObject *row_count = NULL, *byte_count = NULL, *file_count = NULL, *last_updated = NULL;
     PyObject *columns = NULL, *metrics = NULL;
@@ -590,25 +606,7 @@ static int add_dataset(Ctx *ctx, PyObject *dataset, PyObject *a, PyObject *b, Py
                   N(PyTuple_GET_ITEM(facts, 2)), S_first_seen, N(ctx->time), S_last_seen,
                   N(ctx->time), S_version,
                   DICT(S_time, N(versioned ? ctx->time : ZERO), S_id, N(version_id)));
-    if (record == NULL) goto fail;
-    PyObject *part_list = PySequence_Fast(parts, "dataset parts must be a sequence");
-    if (part_list == NULL) goto fail;
-    for (Py_ssize_t i = 0; i < PySequence_Fast_GET_SIZE(part_list); i++) {
-        PyObject *item = PySequence_Fast_GET_ITEM(part_list, i);
-        if (!PyTuple_Check(item) || PyTuple_GET_SIZE(item) != 3) {
-            PyErr_SetString(PyExc_TypeError, "a dataset part must be (column, part, value)");
-            Py_DECREF(part_list);
-            goto fail;
-        }
-        PyObject *value = latest(ctx->time, PyTuple_GET_ITEM(item, 1), PyTuple_GET_ITEM(item, 2));
-        int status = value == NULL ? -1 : PyDict_SetItem(record, PyTuple_GET_ITEM(item, 0), value);
-        Py_XDECREF(value);
-        if (status < 0) {
-            Py_DECREF(part_list);
-            goto fail;
-        }
-    }
-    Py_DECREF(part_list);
+    if (record == NULL || set_parts(record, parts, ctx->time) < 0) goto fail;
     int status = add(ctx, S_datasets, record);
     record = NULL;
     if (status < 0) goto fail;
@@ -719,7 +717,7 @@ static int add_job(Ctx *ctx, PyObject *event, PyObject *parent_job, PyObject *jo
     PyObject *facets_json = dumps_of(facets);
     if (facets_json == NULL) return -1;
     if (!filled(job_type)) job_type = get_dict(facets, S_jobType);
-    PyObject *parts = NULL, *part_list = NULL;
+    PyObject *parts = NULL;
     PyObject *record = DICT(
         S_namespace, N(ctx->job_namespace), S_name, N(ctx->job_name), S_first_seen, N(ctx->time),
         S_last_seen, N(ctx->time), S_latest_run,
@@ -731,20 +729,7 @@ static int add_job(Ctx *ctx, PyObject *event, PyObject *parent_job, PyObject *jo
     if (record == NULL) goto fail;
     PyObject *args[2] = {facets, facets_json};
     parts = PyObject_Vectorcall(h_job_parts, args, 2, NULL);
-    part_list = parts == NULL ? NULL : PySequence_Fast(parts, "job parts must be a sequence");
-    if (part_list == NULL) goto fail;
-    for (Py_ssize_t i = 0; i < PySequence_Fast_GET_SIZE(part_list); i++) {
-        PyObject *item = PySequence_Fast_GET_ITEM(part_list, i);
-        if (!PyTuple_Check(item) || PyTuple_GET_SIZE(item) != 3) {
-            PyErr_SetString(PyExc_TypeError, "a job part must be (column, part, value)");
-            goto fail;
-        }
-        PyObject *value = latest(ctx->time, PyTuple_GET_ITEM(item, 1), PyTuple_GET_ITEM(item, 2));
-        int status = value == NULL ? -1 : PyDict_SetItem(record, PyTuple_GET_ITEM(item, 0), value);
-        Py_XDECREF(value);
-        if (status < 0) goto fail;
-    }
-    Py_CLEAR(part_list);
+    if (parts == NULL || set_parts(record, parts, ctx->time) < 0) goto fail;
     Py_CLEAR(parts);
     int status = add(ctx, S_jobs, record);
     record = NULL;
@@ -755,7 +740,6 @@ static int add_job(Ctx *ctx, PyObject *event, PyObject *parent_job, PyObject *jo
     return status;
 fail:
     Py_XDECREF(record);
-    Py_XDECREF(part_list);
     Py_XDECREF(parts);
     Py_DECREF(facets_json);
     return -1;

@@ -352,6 +352,8 @@ static int get_size(Reader *in, Py_ssize_t *size) { /* a length that must fit wh
     return 0;
 }
 
+static PyObject *decode_record(Node *node, Reader *in, const char *wanted);
+
 /* One value of `node` as Python (or, with `keep` 0, skipped: NULL and no error set is
  * then the success, so callers test PyErr_Occurred). */
 static PyObject *decode_value(Node *node, Reader *in, int keep) {
@@ -394,25 +396,13 @@ static PyObject *decode_value(Node *node, Reader *in, int keep) {
         }
         return decode_value(node->children[0], in, keep);
     }
-    case N_RECORD: {
-        PyObject *record = keep ? PyDict_New() : NULL;
-        if (keep && record == NULL) return NULL;
+    case N_RECORD:
+        if (keep) return decode_record(node, in, NULL);
         for (Py_ssize_t i = 0; i < node->count; i++) {
-            PyObject *value = decode_value(node->children[i], in, keep);
-            if (value == NULL) {
-                if (!keep && !PyErr_Occurred()) continue;
-                Py_XDECREF(record);
-                return NULL;
-            }
-            int status = PyDict_SetItem(record, node->names[i], value);
-            Py_DECREF(value);
-            if (status < 0) {
-                Py_DECREF(record);
-                return NULL;
-            }
+            decode_value(node->children[i], in, 0);
+            if (PyErr_Occurred()) return NULL;
         }
-        return record;
-    }
+        return NULL;
     case N_ARRAY: {
         PyObject *items = keep ? PyList_New(0) : NULL;
         if (keep && items == NULL) return NULL;
@@ -447,6 +437,28 @@ static PyObject *decode_value(Node *node, Reader *in, int keep) {
     }
     PyErr_SetString(PyExc_SystemError, "unknown Avro program node");
     return NULL;
+}
+
+/* A record as a dict of the fields `wanted` marks (NULL: all); the others are skipped. */
+static PyObject *decode_record(Node *node, Reader *in, const char *wanted) {
+    PyObject *record = PyDict_New();
+    if (record == NULL) return NULL;
+    for (Py_ssize_t i = 0; i < node->count; i++) {
+        int keep = wanted == NULL || wanted[i];
+        PyObject *value = decode_value(node->children[i], in, keep);
+        if (value == NULL) {
+            if (!keep && !PyErr_Occurred()) continue;
+            Py_DECREF(record);
+            return NULL;
+        }
+        int status = PyDict_SetItem(record, node->names[i], value);
+        Py_DECREF(value);
+        if (status < 0) {
+            Py_DECREF(record);
+            return NULL;
+        }
+    }
+    return record;
 }
 
 /* decode_blocks(container, start, sync, fields): the records of the data blocks from
@@ -502,22 +514,8 @@ static PyObject *Codec_decode_blocks(CodecObject *self, PyObject *args) {
         }
         Reader block = {in.at, in.at + size};
         for (int64_t i = 0; i < count; i++) {
-            PyObject *record = PyDict_New();
+            PyObject *record = decode_record(root, &block, keep);
             if (record == NULL) goto fail;
-            for (Py_ssize_t f = 0; f < root->count; f++) {
-                PyObject *value = decode_value(root->children[f], &block, keep[f]);
-                if (value == NULL) {
-                    if (!keep[f] && !PyErr_Occurred()) continue;
-                    Py_DECREF(record);
-                    goto fail;
-                }
-                int status = PyDict_SetItem(record, root->names[f], value);
-                Py_DECREF(value);
-                if (status < 0) {
-                    Py_DECREF(record);
-                    goto fail;
-                }
-            }
             int status = PyList_Append(out, record);
             Py_DECREF(record);
             if (status < 0) goto fail;
