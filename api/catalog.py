@@ -19,6 +19,7 @@ Rules every query follows:
 from __future__ import annotations
 
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
@@ -115,6 +116,18 @@ def iso(value: datetime | None) -> str | None:
     if aware <= _EPOCH:
         return None
     return aware.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _facets_of(
+    names: list[str], ids: list[str], legacy_json: str, values: dict[str, Any]
+) -> dict[str, Any]:
+    """One `facets` row's facets: each name's value by its id (rows written before
+    migration 0012 carry their JSON instead)."""
+    facets = parse_json(legacy_json) or {}
+    for name, facet_id in zip(names, ids, strict=False):
+        if facet_id in values:
+            facets[name] = values[facet_id]
+    return facets
 
 
 def parse_json(text: str | None) -> Any:
@@ -672,19 +685,20 @@ class Catalog:
         (a later event's facet replaces an earlier one of the same name)."""
         rows = self._rows(
             "SELECT event_time, entity_kind, entity_namespace, entity_name, facet_group, "
-            f"facets_json, custom, summarised FROM {self.db}.facets FINAL "
-            "WHERE run_id = {run_id:String} ORDER BY event_time, event_id",
+            f"facet_names, facet_ids, facets_json, custom, summarised FROM {self.db}.facets "
+            "FINAL WHERE run_id = {run_id:String} ORDER BY event_time, event_id",
             {"run_id": run_id},
         )
         if not rows:
             return None
+        values = self.facet_values(i for r in rows for i in r["facet_ids"])
         merged: dict[tuple[str, str, str, str], dict[str, Any]] = {}
         custom: dict[tuple[str, str, str, str], set[str]] = {}
         summarised: dict[tuple[str, str, str, str], set[str]] = {}
         job_namespace = job_name = ""
         for r in rows:
             key = (r["entity_kind"], r["entity_namespace"], r["entity_name"], r["facet_group"])
-            facets = parse_json(r["facets_json"]) or {}
+            facets = _facets_of(r["facet_names"], r["facet_ids"], r["facets_json"], values)
             merged.setdefault(key, {}).update(facets)
             names = custom.setdefault(key, set())
             names.difference_update(facets)  # the latest event decides
@@ -892,19 +906,38 @@ class Catalog:
             io = edges.get((r["job_namespace"], r["job_name"], r["run_id"]), {})
             found[r["run_id"]]["inputs"] = io.get("input", [])
             found[r["run_id"]]["outputs"] = io.get("output", [])
-        for run_id, facet, value in self.client.query(
+        # the latest value of each run facet: an id, or JSON in rows from before 0012
+        latest = self.client.query(
             "SELECT run_id, k, argMax(v, event_time) FROM "
-            f"(SELECT run_id, event_time, facets FROM {self.db}.facets FINAL "
-            "WHERE entity_kind = 'run' "
+            f"(SELECT run_id, event_time, facet_names, facet_ids, facets FROM {self.db}.facets "
+            "FINAL WHERE entity_kind = 'run' "
             "AND facet_group = 'facets' AND run_id IN {ids:Array(String)}) "
-            "ARRAY JOIN mapKeys(facets) AS k, mapValues(facets) AS v "
+            "ARRAY JOIN arrayConcat(facet_names, mapKeys(facets)) AS k, "
+            "arrayConcat(arrayMap(i -> concat('id:', i), facet_ids), mapValues(facets)) AS v "
             "GROUP BY run_id, k ORDER BY k",
             parameters={"ids": list(found)},
-        ).result_rows:
-            parsed = parse_json(value)
+        ).result_rows
+        values = self.facet_values(v[3:] for _, _, v in latest if v.startswith("id:"))
+        for run_id, facet, value in latest:
+            parsed = values.get(value[3:]) if value.startswith("id:") else parse_json(value)
             if parsed is not None:
                 found[run_id]["facets"][facet] = parsed
         return found
+
+    def facet_values(self, ids: Iterable[str]) -> dict[str, Any]:
+        """facet id -> the facet (parsed JSON), for the ids stored in `facet_values`."""
+        wanted = sorted(set(ids))
+        if not wanted:
+            return {}
+        return {
+            facet_id: parsed
+            for facet_id, value in self.client.query(
+                f"SELECT facet_id, facet_json FROM {self.db}.facet_values "
+                "WHERE facet_id IN {ids:Array(String)} LIMIT 1 BY facet_id",
+                parameters={"ids": wanted},
+            ).result_rows
+            if (parsed := parse_json(value)) is not None
+        }
 
     # -- tags and counts over time ---------------------------------------------------------
 

@@ -9,8 +9,8 @@ insert, and inserts them into a fresh database per variant:
   - shipped: the schema and insert settings as they ship (`sink.INSERT_SETTINGS`);
   - collapse on insert: the same with `optimize_on_insert=1` (ClickHouse's default: each
     insert block is sorted and its copies of a row collapsed before it is written);
-  - no views: the shipped settings with the materialized views dropped (`job_runs`,
-    `dataset_io`, `dataset_facets` are not filled): what the views cost.
+  - no views: the shipped settings with the materialized views dropped (`job_runs` and
+    `dataset_io` are not filled): what the views cost.
 
 For each it reads the server process's CPU time (user + system, /proc) around every
 insert, so a table's figure includes whatever the server's background merges did

@@ -63,10 +63,12 @@ from urllib.parse import quote
 
 import clickhouse_connect
 import httpx
+import orjson
 from clickhouse_connect.driver.client import Client
 
 from lineagehouse.embedded.broker import start_broker
 from lineagehouse.embedded.process import free_port, stop_process
+from lineagehouse.processors.hashing import blake2b
 from lineagehouse.processors.naming import identity
 from lineagehouse.settings import Settings, load_settings
 from lineagehouse.store.migrations import migrate
@@ -216,15 +218,36 @@ def generate(client: Client, db: str, shape: Shape, seed: int) -> float:
         INNER JOIN {db}.bench_dataset_keys AS k ON k.layer = e.ds_layer AND k.idx = e.ds_idx""",
         settings={"max_insert_threads": 2},
     )
-    # One dataset facets row per edge, as a run event's input or output carries it: what
-    # the dataset pages read the latest facets from.
+    # One dataset facets row per edge, as a run event's input or output carries it (each
+    # facet named with its value's id), the two values once, and each dataset's latest
+    # value of each facet: what the dataset pages read.
+    values = {name: orjson.dumps(body) for name, body in DATASET_FACETS.items()}
+    ids = {name: blake2b(value, 16).hexdigest() for name, value in values.items()}
+    client.insert(
+        f"{db}.facet_values",
+        [[ids[name], values[name]] for name in values],
+        column_names=["facet_id", "facet_json"],
+    )
     client.command(
         f"""INSERT INTO {db}.facets (event_id, event_time, run_id, entity_kind,
-            entity_namespace, entity_name, facet_group, facets_json, custom, summarised)
+            entity_namespace, entity_name, facet_group, facet_names, facet_ids, custom,
+            summarised)
         SELECT reinterpretAsUUID(sipHash128({seed}, run_id, direction, name)), first_seen,
-            run_id, direction, namespace, name, 'facets', {{facets:String}}, [], []
+            run_id, direction, namespace, name, 'facets', {{names:Array(String)}},
+            {{ids:Array(String)}}, [], []
         FROM {db}.io_edges""",
-        parameters={"facets": json.dumps(DATASET_FACETS)},
+        parameters={"names": list(ids), "ids": list(ids.values())},
+        settings={"max_insert_threads": 2},
+    )
+    client.command(
+        f"""INSERT INTO {db}.dataset_facets
+        SELECT namespace, name, facet.1, max(tuple(first_seen,
+            toString(reinterpretAsUUID(sipHash128({seed}, run_id, direction, name))),
+            facet.2)), max(first_seen)
+        FROM {db}.io_edges
+        ARRAY JOIN arrayZip({{names:Array(String)}}, {{jsons:Array(String)}}) AS facet
+        GROUP BY namespace, name, facet.1""",
+        parameters={"names": list(values), "jsons": [v.decode() for v in values.values()]},
         settings={"max_insert_threads": 2},
     )
     # The catalog rows the pages start from: each dataset with one schema version (10

@@ -37,7 +37,7 @@ log = logging.getLogger("lineagehouse.replay")
 DERIVED_TABLES = tuple(k for k in KIND_NAMES if k not in ("events_raw", "dead_letters"))
 # Indexes that materialized views fill from the derived tables (schemas/clickhouse/0008
 # and 0010): emptied with them, refilled as the replay writes.
-VIEW_TABLES = ("job_runs", "dataset_io", "dataset_facets")
+VIEW_TABLES = ("job_runs", "dataset_io")
 
 
 @dataclass(frozen=True)

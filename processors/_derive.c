@@ -5,8 +5,8 @@
  * The walk over the event and every record it builds are here. What is cached by exact
  * JSON or rare stays in Python and is called back (`configure_derive`): JSON encoding
  * (orjson), a dataset's facts (identity, version, column lineage, kept facet parts,
- * aliases), a job's kept facet parts, ISO time parsing, JSON paths of custom facets and
- * summarising oversized facets.
+ * aliases), a job's kept facet parts, ISO time parsing, JSON paths of custom facets, and
+ * each facet's stored JSON and content id (summaries of oversized facets).
  *
  * Reference counts: `get_*` return borrowed references; `dict_of` consumes its values;
  * every other PyObject * a function returns is a new reference (NULL: an error is set). */
@@ -14,32 +14,34 @@
 #include <Python.h>
 #include <stdarg.h>
 
-#define STRINGS(X)                                                                            \
-    X(ABORT) X(COMPLETE) X(FAIL) X(OTHER) X(START) X(_schemaURL) X(actual) X(adapter_version) \
-    X(alias_key) X(alias_name) X(alias_namespace) X(alias_type) X(assertion) X(assertions)    \
-    X(byte_count) X(bytes) X(canonical_name) X(canonical_namespace) X(check_name) X(column)   \
-    X(columnId) X(columnMetrics) X(column_edges) X(column_lineage_id) X(column_name)          \
-    X(columns) X(content) X(count) X(custom) X(dataQuality) X(dataQualityAssertions)          \
-    X(dataQualityMetrics) X(dataset) X(dataset_aliases) X(dataset_key) X(dataset_metrics)     \
-    X(dataset_versions) X(datasets) X(description) X(direction) X(distinctCount)              \
-    X(distinct_count) X(entity_kind) X(entity_name) X(entity_namespace) X(errorMessage)       \
-    X(error_language) X(error_message) X(error_stacktrace) X(eventTime) X(eventType)          \
-    X(event_id) X(event_time) X(event_types) X(expectationType) X(expected) X(facet_group)    \
-    X(facets) X(facets_json) X(fail) X(fileCount) X(file_count) X(first_event_time)           \
-    X(first_seen) X(greatExpectations_assertions) X(id) X(input) X(inputFacets)               \
-    X(inputStatistics) X(inputs) X(integration) X(io_edges) X(job) X(jobType) X(job_name)     \
-    X(job_namespace) X(job_type) X(jobs) X(lastUpdated) X(last_event_time) X(last_seen)       \
-    X(last_updated) X(latest_run) X(max) X(message) X(metrics) X(min) X(name) X(namespace)    \
-    X(nominalEndTime) X(nominalStartTime) X(nominalTime) X(nominal_end_time)                  \
-    X(nominal_start_time) X(nullCount) X(null_count) X(openlineageAdapterVersion) X(output)   \
-    X(outputFacets) X(outputStatistics) X(outputs) X(parent) X(parent_job_name)               \
-    X(parent_job_namespace) X(parent_run_id) X(pass) X(processingType) X(processing_engine)   \
-    X(processing_engine_version) X(processing_type) X(producer) X(programmingLanguage)        \
-    X(quality_assertions) X(quantiles) X(result) X(root) X(root_job_name)                     \
-    X(root_job_namespace) X(root_run_id) X(rowCount) X(row_count) X(run) X(runId) X(run_id)   \
-    X(runs) X(severity) X(size) X(skip) X(skipped) X(source) X(stackTrace) X(started_at)      \
-    X(state) X(status) X(success) X(sum) X(summarised) X(terminal) X(time) X(version)         \
-    X(version_id)
+#define STRINGS(X)                                                                         \
+    X(ABORT) X(COMPLETE) X(FAIL) X(OTHER) X(START) X(_schemaURL) X(actual)                 \
+    X(adapter_version) X(alias_key) X(alias_name) X(alias_namespace) X(alias_type)         \
+    X(assertion) X(assertions) X(byte_count) X(bytes) X(canonical_name)                    \
+    X(canonical_namespace) X(check_name) X(column) X(columnId) X(columnMetrics)            \
+    X(column_edges) X(column_lineage_id) X(column_name) X(columns) X(content) X(count)     \
+    X(custom) X(dataQuality) X(dataQualityAssertions) X(dataQualityMetrics) X(dataset)     \
+    X(dataset_aliases) X(dataset_facets) X(dataset_key) X(dataset_metrics)                 \
+    X(dataset_versions) X(datasets) X(description) X(direction) X(distinctCount)           \
+    X(distinct_count) X(entity_kind) X(entity_name) X(entity_namespace) X(errorMessage)    \
+    X(error_language) X(error_message) X(error_stacktrace) X(eventTime) X(eventType)       \
+    X(event_id) X(event_time) X(event_types) X(expectationType) X(expected) X(facet)       \
+    X(facet_group) X(facet_ids) X(facet_names) X(facet_values) X(facets) X(fail)           \
+    X(fileCount) X(file_count) X(first_event_time) X(first_seen)                           \
+    X(greatExpectations_assertions) X(id) X(input) X(inputFacets) X(inputStatistics)       \
+    X(inputs) X(integration) X(io_edges) X(job) X(jobType) X(job_name) X(job_namespace)    \
+    X(job_type) X(jobs) X(json) X(lastUpdated) X(last_event_time) X(last_seen)             \
+    X(last_updated) X(latest) X(latest_run) X(max) X(message) X(metrics) X(min) X(name)    \
+    X(namespace) X(nominalEndTime) X(nominalStartTime) X(nominalTime) X(nominal_end_time)  \
+    X(nominal_start_time) X(nullCount) X(null_count) X(openlineageAdapterVersion)          \
+    X(output) X(outputFacets) X(outputStatistics) X(outputs) X(parent) X(parent_job_name)  \
+    X(parent_job_namespace) X(parent_run_id) X(pass) X(processingType)                     \
+    X(processing_engine) X(processing_engine_version) X(processing_type) X(producer)       \
+    X(programmingLanguage) X(quality_assertions) X(quantiles) X(result) X(root)            \
+    X(root_job_name) X(root_job_namespace) X(root_run_id) X(rowCount) X(row_count) X(run)  \
+    X(runId) X(run_id) X(runs) X(severity) X(size) X(skip) X(skipped) X(source)            \
+    X(stackTrace) X(started_at) X(state) X(status) X(success) X(sum) X(summarised)         \
+    X(terminal) X(time) X(version) X(version_id)
 
 #define DECLARE(name) static PyObject *S_##name;
 STRINGS(DECLARE)
@@ -58,7 +60,7 @@ static PyObject *NO_VALUE;      /* {}: what `_dict` gives for an absent or non-d
 
 /* The Python side (configure_derive). */
 static PyObject *h_dumps, *h_time_ms, *h_quantiles_json, *h_dataset_facts, *h_job_parts,
-    *h_json_path, *h_summarised, *NO_DATASET_METRICS, *NO_COLUMN_METRICS;
+    *h_json_path, *h_facet_values, *NO_DATASET_METRICS, *NO_COLUMN_METRICS;
 
 static int derive_ready(void) {
     if (h_dumps != NULL) return 0;
@@ -232,38 +234,43 @@ static int add(Ctx *ctx, PyObject *kind, PyObject *record) { /* consumes record 
     return status;
 }
 
-/* _Event.facets: one record for the facets object at JSON path (a, [b,] group). */
+/* rows_of(kind).extend(items) */
+static int extend(Ctx *ctx, PyObject *kind, PyObject *items) {
+    PyObject *rows = rows_of(ctx, kind);
+    if (rows == NULL) return -1;
+    if (PyList_CheckExact(rows) && PyList_CheckExact(items)) {
+        Py_ssize_t end = PyList_GET_SIZE(rows);
+        return PyList_SetSlice(rows, end, end, items);
+    }
+    PyObject *done = PyObject_CallMethodOneArg(rows, S_extend, items);
+    Py_XDECREF(done);
+    return done == NULL ? -1 : 0;
+}
+
+/* _Event.facets: the records of the facets object at JSON path (a, [b,] group): its
+ * `facets` row, its `facet_values` (derive.py's cached `_facet_values`) and, for a
+ * dataset's own facets, one `dataset_facets` row per facet. */
 static int add_facets(Ctx *ctx, PyObject *facets, PyObject *a, PyObject *b, PyObject *group,
                       PyObject *kind, PyObject *namespace, PyObject *name, PyObject *whole) {
     if (!PyDict_CheckExact(facets) || PyDict_GET_SIZE(facets) == 0) return 0;
-    PyObject *json = NULL, *summarised = NULL, *custom = NULL;
-    if (whole != NULL && PyBytes_GET_SIZE(whole) > 0)
-        json = N(whole);
-    else
-        json = PyObject_CallOneArg(h_dumps, facets);
-    if (json == NULL) goto fail;
-    if (!PyBytes_Check(json)) {
-        PyErr_SetString(PyExc_TypeError, "the JSON encoder did not return bytes");
+    PyObject *custom = NULL;
+    PyObject *limit = PyLong_FromSsize_t(ctx->max_facet_bytes);
+    PyObject *found =
+        limit == NULL ? NULL
+                      : PyObject_CallFunctionObjArgs(
+                            h_facet_values, facets,
+                            whole != NULL && PyBytes_GET_SIZE(whole) > 0 ? whole : Py_None,
+                            limit, NULL);
+    Py_XDECREF(limit);
+    if (found == NULL) return -1;
+    if (!PyTuple_Check(found) || PyTuple_GET_SIZE(found) != 5 ||
+        !PyList_CheckExact(PyTuple_GET_ITEM(found, 0)) ||
+        !PyList_CheckExact(PyTuple_GET_ITEM(found, 2))) {
+        PyErr_SetString(PyExc_TypeError,
+                        "_facet_values must return (names, ids, jsons, values, summarised)");
         goto fail;
     }
-    if (PyBytes_GET_SIZE(json) > ctx->max_facet_bytes) {
-        PyObject *limit = PyLong_FromSsize_t(ctx->max_facet_bytes);
-        PyObject *pair =
-            limit == NULL ? NULL : PyObject_CallFunctionObjArgs(h_summarised, facets, limit, NULL);
-        Py_XDECREF(limit);
-        if (pair == NULL) goto fail;
-        if (!PyTuple_Check(pair) || PyTuple_GET_SIZE(pair) != 2) {
-            Py_DECREF(pair);
-            PyErr_SetString(PyExc_TypeError, "_summarised must return (json, keys)");
-            goto fail;
-        }
-        Py_SETREF(json, N(PyTuple_GET_ITEM(pair, 0)));
-        summarised = N(PyTuple_GET_ITEM(pair, 1));
-        Py_DECREF(pair);
-    } else {
-        summarised = PyList_New(0);
-        if (summarised == NULL) goto fail;
-    }
+    PyObject *names = PyTuple_GET_ITEM(found, 0), *jsons = PyTuple_GET_ITEM(found, 2);
     custom = PyList_New(0);
     if (custom == NULL) goto fail;
     Py_ssize_t pos = 0;
@@ -289,15 +296,37 @@ static int add_facets(Ctx *ctx, PyObject *facets, PyObject *a, PyObject *b, PyOb
         }
         if (is_custom && PyList_Append(custom, key) < 0) goto fail;
     }
-    return add(ctx, S_facets,
-               DICT(S_event_id, N(ctx->event_id), S_event_time, N(ctx->time), S_run_id,
-                    N(ctx->run_id), S_entity_kind, N(kind), S_entity_namespace, N(namespace),
-                    S_entity_name, N(name), S_facet_group, N(group), S_facets_json, json,
-                    S_custom, custom, S_summarised, summarised));
+    int status = add(ctx, S_facets,
+                     DICT(S_event_id, N(ctx->event_id), S_event_time, N(ctx->time), S_run_id,
+                          N(ctx->run_id), S_entity_kind, N(kind), S_entity_namespace,
+                          N(namespace), S_entity_name, N(name), S_facet_group, N(group),
+                          S_facet_names, N(names), S_facet_ids, N(PyTuple_GET_ITEM(found, 1)),
+                          S_custom, custom, S_summarised, N(PyTuple_GET_ITEM(found, 4))));
+    custom = NULL;
+    if (status < 0 || extend(ctx, S_facet_values, PyTuple_GET_ITEM(found, 3)) < 0) goto fail;
+    if (equals(group, S_facets) &&
+        (equals(kind, S_dataset) || equals(kind, S_input) || equals(kind, S_output))) {
+        Py_ssize_t count = PyList_GET_SIZE(names);
+        if (PyList_GET_SIZE(jsons) != count) {
+            PyErr_SetString(PyExc_ValueError, "_facet_values: as many JSON values as names");
+            goto fail;
+        }
+        for (Py_ssize_t i = 0; i < count; i++) {
+            PyObject *latest =
+                DICT(S_time, N(ctx->time), S_event_id, N(ctx->event_id), S_json,
+                     N(PyList_GET_ITEM(jsons, i)));
+            if (add(ctx, S_dataset_facets,
+                    DICT(S_namespace, N(namespace), S_name, N(name), S_facet,
+                         N(PyList_GET_ITEM(names, i)), S_latest, latest, S_last_seen,
+                         N(ctx->time))) < 0)
+                goto fail;
+        }
+    }
+    Py_DECREF(found);
+    return 0;
 fail:
-    Py_XDECREF(json);
-    Py_XDECREF(summarised);
     Py_XDECREF(custom);
+    Py_DECREF(found);
     return -1;
 }
 
@@ -586,16 +615,7 @@ static int add_dataset(Ctx *ctx, PyObject *dataset, PyObject *a, PyObject *b, Py
         PyObject *first = PySequence_GetItem(edges, 0);
         lineage_id = first == NULL ? NULL : PyObject_GetItem(first, S_column_lineage_id);
         Py_XDECREF(first);
-        PyObject *rows = lineage_id == NULL ? NULL : rows_of(ctx, S_column_edges);
-        if (rows == NULL) goto fail;
-        if (PyList_CheckExact(rows) && PyList_CheckExact(edges)) {
-            Py_ssize_t end = PyList_GET_SIZE(rows);
-            if (PyList_SetSlice(rows, end, end, edges) < 0) goto fail;
-        } else {
-            PyObject *done = PyObject_CallMethodOneArg(rows, S_extend, edges);
-            if (done == NULL) goto fail;
-            Py_DECREF(done);
-        }
+        if (lineage_id == NULL || extend(ctx, S_column_edges, edges) < 0) goto fail;
     } else {
         lineage_id = N(S_EMPTY);
     }
@@ -856,7 +876,7 @@ PyObject *native_derive(PyObject *Py_UNUSED(module), PyObject *args) {
 }
 
 /* configure_derive(dumps, time_ms, quantiles_json, dataset_facts, job_parts, json_path,
- *                  summarised, spec_prefix, no_dataset_metrics, no_column_metrics) */
+ *                  facet_values, spec_prefix, no_dataset_metrics, no_column_metrics) */
 PyObject *native_configure_derive(PyObject *Py_UNUSED(module), PyObject *args) {
     PyObject *given[10];
     if (!PyArg_ParseTuple(args, "OOOOOOOUO!O!:configure_derive", &given[0], &given[1],
@@ -865,7 +885,7 @@ PyObject *native_configure_derive(PyObject *Py_UNUSED(module), PyObject *args) {
         return NULL;
     PyObject **slots[10] = {&h_dumps,      &h_time_ms,        &h_quantiles_json,
                             &h_dataset_facts, &h_job_parts,   &h_json_path,
-                            &h_summarised, &S_SPEC_PREFIX,    &NO_DATASET_METRICS,
+                            &h_facet_values, &S_SPEC_PREFIX,    &NO_DATASET_METRICS,
                             &NO_COLUMN_METRICS};
     for (int i = 0; i < 10; i++) Py_XSETREF(*slots[i], Py_NewRef(given[i]));
     Py_RETURN_NONE;

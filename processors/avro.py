@@ -37,7 +37,7 @@ from typing import Any
 
 from fastavro import parse_schema, reader, writer
 
-from lineagehouse.processors.records import NATIVE, SCHEMA_VERSION, avro_schema, native_module
+from lineagehouse.processors.records import BY_NAME, NATIVE, avro_schema, native_module
 
 SCHEMA_HEADER = "lineagehouse.schema"
 ROWS_HEADER = "lineagehouse.rows"  # how many records a message holds
@@ -48,8 +48,9 @@ SYNC_MARKER = b"lineagehouse-v1\x00"  # 16 bytes, the same in every container
 DEFAULT_MAX_MESSAGE_BYTES = 900_000
 
 
-def schema_tag(kind: str, version: int = SCHEMA_VERSION) -> str:
-    return f"{kind}.v{version}"
+def schema_tag(kind: str, version: int | None = None) -> str:
+    """`<kind>.v<N>`: by default the version the processor writes."""
+    return f"{kind}.v{BY_NAME[kind].version if version is None else version}"
 
 
 def _parse_tag(tag: str) -> tuple[str, int]:

@@ -11,7 +11,9 @@ and union only, so the result does not depend on the order events arrive in or o
 often each arrives. Dataset versions and column lineage are content-addressed: their rows
 are a pure function of the dataset and an id (a hash of the schema; of the columnLineage
 facet and the output), and the per-run `io_edges` row names the ids, so a run's schema
-and column lineage are known for every run while the content is stored once.
+and column lineage are known for every run while the content is stored once. Facets are
+too: a `facets` row names each facet and the id of its value (a hash of its JSON), and
+`facet_values` holds each distinct value.
 
 The processor runs the C twin of `derive` (`_derive.c`); the Python code here is its
 reference and fallback.
@@ -261,14 +263,13 @@ class _Event:
         name: str,
         whole: bytes | None = None,
     ) -> None:
-        """One record for the facets object found at JSON path `where` (`whole`: its JSON,
-        when the caller has it already)."""
+        """The records of the facets object found at JSON path `where` (`whole`: its JSON,
+        when the caller has it; the object's values are then cached by it): one `facets`
+        row naming each facet's value id, the `facet_values`, and for a dataset's own
+        facets one `dataset_facets` row per facet."""
         if type(facets) is not dict or not facets:
             return
-        whole = whole or orjson.dumps(facets)
-        summarised: list[str] = []
-        if len(whole) > self.max_facet_bytes:  # then some facet may be over the limit
-            whole, summarised = _summarised(facets, self.max_facet_bytes)
+        names, ids, jsons, values, summarised = _facet_values(facets, whole, self.max_facet_bytes)
         custom = []
         for key, body in facets.items():
             url = body.get("_schemaURL") if type(body) is dict else None
@@ -278,6 +279,7 @@ class _Event:
                 or (self.custom and json_path((*where, key)) in self.custom)
             ):
                 custom.append(key)
+        group = str(where[-1])
         self.add(
             "facets",
             {
@@ -287,26 +289,67 @@ class _Event:
                 "entity_kind": kind,
                 "entity_namespace": namespace,
                 "entity_name": name,
-                "facet_group": str(where[-1]),
-                "facets_json": whole,
+                "facet_group": group,
+                "facet_names": names,
+                "facet_ids": ids,
                 "custom": custom,
                 "summarised": summarised,
             },
         )
+        rows = self.out.get("facet_values")
+        if rows is None:
+            rows = self.out["facet_values"] = []
+        rows.extend(values)
+        if group == "facets" and kind in _DATASET_ENTITIES:
+            t = self.time
+            for facet, json in zip(names, jsons, strict=True):
+                self.add(
+                    "dataset_facets",
+                    {
+                        "namespace": namespace,
+                        "name": name,
+                        "facet": facet,
+                        "latest": {"time": t, "event_id": self.event_id, "json": json},
+                        "last_seen": t,
+                    },
+                )
 
 
-def _summarised(facets: dict, max_facet_bytes: int) -> tuple[bytes, list[str]]:
-    """The JSON of a facets object with each facet over the limit replaced by its summary,
-    and the keys of those facets."""
-    kept: dict[str, Any] = {}
-    summarised = []
+_DATASET_ENTITIES = frozenset({"dataset", "input", "output"})
+_FACET_VALUES = _Cache(4096)
+
+# (facet names, their value ids, their JSON, the facet_values records, names summarised)
+FacetValues = tuple[list[str], list[str], list[bytes], list[Record], list[str]]
+
+
+def _facet_values(facets: dict, whole: bytes | None, max_facet_bytes: int) -> FacetValues:
+    """Each facet's JSON as stored (a summary over `max_facet_bytes`; the event keeps it
+    whole) and its content id, a hash of that JSON. Cached by `whole` when given (the
+    facets of datasets and jobs repeat from event to event; a run's seldom do)."""
+    cache_key = (whole, max_facet_bytes) if whole else None
+    if cache_key is not None:
+        found = _FACET_VALUES.get(cache_key)
+        if found is not None:
+            return found
+    names: list[str] = []
+    ids: list[str] = []
+    jsons: list[bytes] = []
+    values: list[Record] = []
+    summarised: list[str] = []
     for key, body in facets.items():
-        size = len(orjson.dumps(body))
-        if size > max_facet_bytes:
-            body = _summary(body, size)
+        json = orjson.dumps(body)
+        if len(json) > max_facet_bytes:
+            json = orjson.dumps(_summary(body, len(json)))
             summarised.append(key)
-        kept[key] = body
-    return orjson.dumps(kept), summarised
+        facet_id = blake2b(json, 16).hexdigest()
+        names.append(key)
+        ids.append(facet_id)
+        jsons.append(json)
+        values.append({"facet_id": facet_id, "facet_json": json})
+    found = (names, ids, jsons, values, summarised)
+    if cache_key is not None:
+        _FACET_VALUES.put(cache_key, found)
+    return found
 
 
 def _summary(body: Any, size: int) -> dict[str, Any]:
@@ -819,7 +862,7 @@ if _native is not None:  # what the C twin calls back: the cached and the rare p
         _dataset_facts,
         _job_parts,
         json_path,
-        _summarised,
+        _facet_values,
         SPEC_FACET_PREFIX,
         _NO_DATASET_METRICS,
         _NO_COLUMN_METRICS,

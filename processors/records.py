@@ -2,7 +2,8 @@
 
 Pure data definitions; imports nothing from faust, Kafka or ClickHouse.
 
-A record is a dict shaped by its kind's Avro schema (`schemas/avro/<kind>.v1.avsc`): its
+A record is a dict shaped by its kind's Avro schema (`schemas/avro/<kind>.v<N>.avsc`, N
+the kind's `version`): its
 fields are the columns of the kind's table; a nested record is a `Tuple` column. Times
 are integers, milliseconds since the epoch (UTC), which ClickHouse stores as
 `DateTime64(3, 'UTC')`.
@@ -46,9 +47,6 @@ def native_module() -> Any:
     return _native
 
 
-SCHEMA_VERSION = 1
-
-
 @dataclass(frozen=True)
 class Kind:
     name: str  # the Avro schema file, the topic suffix and the table
@@ -59,6 +57,7 @@ class Kind:
     # processor skips rows whose values it has sent before).
     content: tuple[str, ...] = ()
     aggregated: bool = False
+    version: int = 1  # of the Avro schema the processor writes (older ones stay readable)
 
 
 # Also the sink's insert order within one flush: runs last, so that a reader who sees a
@@ -111,7 +110,14 @@ KINDS: tuple[Kind, ...] = (
         ),
         content=("column_lineage_id",),  # hashes the output dataset and its key too
     ),
-    Kind("facets"),
+    # before `facets`: a reader who sees a facet's id finds its value
+    Kind("facet_values", key=("facet_id",), content=("facet_id",)),
+    Kind("facets", version=2),
+    Kind(
+        "dataset_facets",
+        key=("namespace", "name", "facet"),
+        aggregated=True,
+    ),
     Kind(
         "quality_assertions",
         key=("namespace", "name", "run_id", "assertion", "column_name", "check_name"),
@@ -137,8 +143,11 @@ BY_NAME = {kind.name: kind for kind in KINDS}
 
 
 @cache
-def avro_schema(kind: str, version: int = SCHEMA_VERSION) -> dict[str, Any]:
-    """The Avro schema (JSON) of a kind's records at a version."""
+def avro_schema(kind: str, version: int | None = None) -> dict[str, Any]:
+    """The Avro schema (JSON) of a kind's records at a version (by default the one the
+    processor writes)."""
+    if version is None:
+        version = BY_NAME[kind].version if kind in BY_NAME else 1
     path = resources.files("lineagehouse.schemas") / "avro" / f"{kind}.v{version}.avsc"
     if not path.is_file():
         raise ValueError(f"unknown derived record schema '{kind}.v{version}'")

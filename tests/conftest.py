@@ -276,10 +276,14 @@ def redeliver_stored_events(settings: Settings, ch: Any, times: int = 2) -> int:
     return len(stored)
 
 
-def load_events(settings: Settings, events: list[dict[str, Any]]) -> None:
+def load_events(
+    settings: Settings, events: list[dict[str, Any]], before_facet_values: bool = False
+) -> None:
     """Store `events` the way the worker does (validate, derive, combine, Avro, insert)
     without Kafka: for API tests that need a known store quickly. Every event must be
-    accepted by the validator."""
+    accepted by the validator. `before_facet_values`: as the worker did before migration
+    0012 (facets.v1 rows holding their JSON, no `facet_values` or `dataset_facets` rows),
+    for upgrade tests."""
     import orjson
 
     from lineagehouse.processors.events import Source
@@ -295,7 +299,34 @@ def load_events(settings: Settings, events: list[dict[str, Any]]) -> None:
             orjson.dumps(event), Source("test", 0, offset, None), now, validator, records
         )
         assert letter is None, f"event {offset} was dead-lettered: {letter}"
-    write_records(ClickHouseSink(settings.clickhouse), settings.clickhouse.database, records)
+    sink = ClickHouseSink(settings.clickhouse)
+    if before_facet_values:
+        write_facets_v1(sink, settings.clickhouse.database, records)
+    write_records(sink, settings.clickhouse.database, records)
+
+
+def write_facets_v1(sink: Any, database: str, records: dict[str, list[dict[str, Any]]]) -> None:
+    """Take the facets records out of `records` and insert them as the worker did before
+    migration 0012: one facets.v1 container (fastavro's writer) whose rows carry their
+    facets' JSON."""
+    import io
+
+    import fastavro
+    import orjson
+
+    from lineagehouse.processors.records import avro_schema
+
+    values = {v["facet_id"]: v["facet_json"] for v in records.pop("facet_values", [])}
+    records.pop("dataset_facets", None)
+    rows = []
+    for row in records.pop("facets", []):
+        pairs = zip(row["facet_names"], row["facet_ids"], strict=True)
+        whole = b"{" + b",".join(orjson.dumps(n) + b":" + values[i] for n, i in pairs) + b"}"
+        old = {k: v for k, v in row.items() if k not in ("facet_names", "facet_ids")}
+        rows.append({**old, "facets_json": whole})
+    buffer = io.BytesIO()
+    fastavro.writer(buffer, fastavro.parse_schema(avro_schema("facets", 1)), rows)
+    sink.write_avro(f"{database}.facets", buffer.getvalue(), len(rows))
 
 
 def launch_api(settings: Settings, log_path: Path, **env: str) -> tuple[subprocess.Popen, str]:

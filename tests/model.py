@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import orjson
 from clickhouse_connect.driver.client import Client
 
 from lineagehouse.processors.derive import derive
@@ -29,11 +28,9 @@ IDENTITIES: dict[str, tuple[str, ...]] = {
         "event_id",
     ),
     **{kind.name: kind.key for kind in KINDS if kind.key},
-    # filled by materialized views (schemas/clickhouse/0010_dataset_index.sql)
+    # filled by a materialized view (schemas/clickhouse/0010_dataset_index.sql)
     "dataset_io": ("namespace", "name", "direction", "job_namespace", "job_name", "run_id"),
-    "dataset_facets": ("namespace", "name", "facet"),
 }
-DATASET_ENTITIES = ("dataset", "input", "output")
 
 
 def expected_counts(events: list[dict[str, Any]]) -> dict[str, int]:
@@ -47,13 +44,6 @@ def expected_counts(events: list[dict[str, Any]]) -> dict[str, int]:
             if kind == "io_edges":
                 names = IDENTITIES["dataset_io"]
                 keys["dataset_io"].update(tuple(row[name] for name in names) for row in rows)
-            if kind == "facets":
-                keys["dataset_facets"].update(
-                    (row["entity_namespace"], row["entity_name"], facet)
-                    for row in rows
-                    if row["entity_kind"] in DATASET_ENTITIES and row["facet_group"] == "facets"
-                    for facet in orjson.loads(row["facets_json"] or b"{}")
-                )
     return {kind: len(found) for kind, found in keys.items()}
 
 

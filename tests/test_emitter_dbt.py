@@ -123,7 +123,7 @@ def test_dbt_run_and_test_over_kafka(
     assert orphans == 0
     # The failing test's assertions arrived as facets of its input dataset.
     assertions = ch.command(
-        f"SELECT count() FROM {db}.facets FINAL WHERE mapContains(facets, 'dataQualityAssertions')"
+        f"SELECT count() FROM {db}.facets FINAL WHERE has(facet_names, 'dataQualityAssertions')"
     )
     assert assertions > 0
 

@@ -9,6 +9,7 @@ import orjson
 
 from lineagehouse.processors.derive import derive
 from lineagehouse.processors.events import event_id
+from lineagehouse.processors.hashing import blake2b
 from lineagehouse.processors.naming import identity
 from lineagehouse.processors.records import fields
 from lineagehouse.processors.validate import default_validator
@@ -274,7 +275,8 @@ def test_every_facet_is_kept_standard_or_custom() -> None:
     value = orjson.dumps(event)
     verdict = default_validator().validate(value)
     assert verdict.accepted
-    facets = records(event, verdict.custom_facets)["facets"]
+    out = records(event, verdict.custom_facets)
+    facets = out["facets"]
     expected = {
         ("run", "facets"): event["run"]["facets"],
         ("job", "facets"): event["job"]["facets"],
@@ -286,14 +288,64 @@ def test_every_facet_is_kept_standard_or_custom() -> None:
     assert len(facets) == len(expected) + 1  # + the output's dataset facets
     by_entity = {(f["entity_kind"], f["facet_group"]): f for f in facets}
     run = by_entity[("run", "facets")]
-    assert orjson.loads(run["facets_json"]) == event["run"]["facets"]
+    assert stored_facets(run, out) == event["run"]["facets"]
     assert sorted(run["custom"]) == ["acme_cost", "airflow"]  # airflow: a core base schema
     assert (run["entity_namespace"], run["entity_name"]) == ("tests", "pipeline.load")
     stats = by_entity[("output", "outputFacets")]
     assert (stats["entity_name"], stats["custom"]) == ("shop.analytics.daily_1", [])
     job = by_entity[("job", "facets")]
-    assert orjson.loads(job["facets_json"])["sql"] == event["job"]["facets"]["sql"]
+    assert stored_facets(job, out)["sql"] == event["job"]["facets"]["sql"]
     assert job["summarised"] == [] and job["event_id"] == str(event_id(event))
+    for row in facets:
+        assert list(stored_facets(row, out)) == row["facet_names"]  # nothing dropped
+
+
+def stored_facets(row: dict[str, Any], out: dict[str, list]) -> dict[str, Any]:
+    """A `facets` row's facets, each found by its id among the event's `facet_values`."""
+    values = {v["facet_id"]: orjson.loads(v["facet_json"]) for v in out["facet_values"]}
+    return {name: values[i] for name, i in zip(row["facet_names"], row["facet_ids"], strict=True)}
+
+
+def test_facet_values_are_stored_once_by_content() -> None:
+    first, second = lineage_event(1), lineage_event(1 + 11 * 13)  # same datasets and SQL
+    out: dict[str, list] = {}
+    for event in (first, second):
+        derive(event, str(event_id(event)), out)
+    values = out["facet_values"]
+    for value in values:  # the id is a hash of the stored JSON
+        assert value["facet_id"] == blake2b(value["facet_json"], 16).hexdigest()
+    distinct = {v["facet_id"] for v in values}
+    # the dataset and job facets repeat; the run's nominal time and the stats differ
+    assert len(distinct) < len(values)
+    by_place: dict[tuple, list[dict[str, str]]] = {}
+    for row in out["facets"]:
+        place = (row["entity_kind"], row["entity_name"], row["facet_group"])
+        ids = dict(zip(row["facet_names"], row["facet_ids"], strict=True))
+        by_place.setdefault(place, []).append(ids)
+    assert (
+        by_place[("job", "pipeline.load", "facets")][0]
+        == (by_place[("job", "pipeline.load", "facets")][1])
+    )
+    run_a, run_b = by_place[("run", "pipeline.load", "facets")]
+    assert run_a["processing_engine"] == run_b["processing_engine"]
+    assert run_a["nominalTime"] != run_b["nominalTime"]
+    # one dataset_facets row per facet of each dataset's own facets, with its JSON
+    dataset_facets = out["dataset_facets"]
+    assert {(r["name"], r["facet"]) for r in dataset_facets} == {
+        (d["name"], name)
+        for event in (first, second)
+        for d in event["inputs"] + event["outputs"]
+        for name in d["facets"]
+    }
+    for row in dataset_facets:
+        dataset = next(
+            d
+            for event in (first, second)
+            for d in event["inputs"] + event["outputs"]
+            if d["name"] == row["name"] and str(event_id(event)) == row["latest"]["event_id"]
+        )
+        assert orjson.loads(row["latest"]["json"]) == dataset["facets"][row["facet"]]
+        assert row["last_seen"] == row["latest"]["time"]
 
 
 def test_oversized_facet_is_summarised() -> None:
@@ -301,9 +353,10 @@ def test_oversized_facet_is_summarised() -> None:
     event["run"]["facets"] = {
         "huge": {"_producer": "p", "_schemaURL": "https://x.example.com/h.json", "blob": "x" * 5000}
     }
-    [record] = derive(event, "id", max_facet_bytes=1024)["facets"]
+    out = derive(event, "id", max_facet_bytes=1024)
+    [record] = out["facets"]
     assert record["summarised"] == ["huge"]
-    summary = orjson.loads(record["facets_json"])["huge"]
+    summary = stored_facets(record, out)["huge"]
     assert summary == {
         "_summary": True,
         "bytes": len(orjson.dumps(event["run"]["facets"]["huge"])),

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import orjson
 from clickhouse_connect.driver.client import Client
 
 from lineagehouse.processors.events import EVENTS_RAW_COLUMNS, Source
@@ -235,12 +236,13 @@ def test_upgrade_fills_the_dataset_indexes_from_what_is_stored(
     settings: Settings, ch: Client
 ) -> None:
     """0010 fills `dataset_io` and `dataset_facets` from the edges and facets stored before
-    it, and its views keep them current afterwards: both then read as the source tables
-    do, whichever the rows came from."""
+    it, and its view keeps `dataset_io` current afterwards (since 0012 the processor writes
+    `dataset_facets` itself): both then read as the source tables do, whichever the rows
+    came from."""
     db = settings.clickhouse.database
     migrate(settings, migrations=[m for m in available() if m.version < 10])
     before = [lineage_event(i, job=f"job_{i % 3}") for i in range(30)]
-    load_events(settings, before)
+    load_events(settings, before, before_facet_values=True)
     migrate(settings)
     after = [lineage_event(i, job=f"job_{i % 3}") for i in range(30, 60)]
     load_events(settings, after)
@@ -260,13 +262,70 @@ def test_upgrade_fills_the_dataset_indexes_from_what_is_stored(
         "SELECT namespace, name, facet, tupleElement(latest, 'json') FROM "
         f"(SELECT * FROM {db}.dataset_facets FINAL) ORDER BY ALL"
     ).result_rows
-    recomputed = ch.query(
-        "SELECT entity_namespace, entity_name, kv.1, argMax(kv.2, (event_time, event_id)) "
+    assert latest == dataset_facets_from_facets(ch, db)
+    assert len(latest) == expected["dataset_facets"]
+
+
+def dataset_facets_from_facets(ch: Client, db: str) -> list[tuple]:
+    """The latest value of each dataset facet, recomputed from every `facets` row: JSON
+    kept in the row (before 0012) or found by id in `facet_values`."""
+    datasets = "entity_kind IN ('dataset', 'input', 'output') AND facet_group = 'facets'"
+    return ch.query(
+        "SELECT ns, n, facet, argMax(json, (t, id)) FROM ("
+        "SELECT entity_namespace AS ns, entity_name AS n, kv.1 AS facet, kv.2 AS json, "
+        "event_time AS t, toString(event_id) AS id "
         f"FROM {db}.facets FINAL ARRAY JOIN JSONExtractKeysAndValuesRaw(facets_json) AS kv "
-        "WHERE entity_kind IN ('dataset', 'input', 'output') AND facet_group = 'facets' "
-        "GROUP BY ALL ORDER BY ALL"
+        f"WHERE {datasets} "
+        "UNION ALL "
+        "SELECT entity_namespace, entity_name, facet, v.facet_json, event_time, "
+        "toString(event_id) "
+        f"FROM (SELECT * FROM {db}.facets FINAL WHERE {datasets}) AS f "
+        "ARRAY JOIN facet_names AS facet, facet_ids AS value_id "
+        f"INNER JOIN (SELECT facet_id, any(facet_json) AS facet_json FROM {db}.facet_values "
+        "GROUP BY facet_id) AS v ON v.facet_id = value_id"
+        ") GROUP BY ALL ORDER BY ALL"
     ).result_rows
-    assert latest == recomputed and len(latest) == expected["dataset_facets"]
+
+
+def test_upgrade_to_facet_values_keeps_what_was_stored_readable(
+    settings: Settings, ch: Client
+) -> None:
+    """0012: facets stored before it keep their JSON (and the `facets` map), new ones name
+    their values' ids; the latest dataset facets follow events from either side, and the
+    values of facets that repeat are stored once."""
+    db = settings.clickhouse.database
+    migrate(settings, migrations=[m for m in available() if m.version < 12])
+    before = [lineage_event(i, job=f"job_{i % 3}") for i in range(20)]
+    load_events(settings, before, before_facet_values=True)
+    assert "facet_values" not in tables(ch, db)
+    migrate(settings)
+    after = [lineage_event(i, job=f"job_{i % 3}") for i in range(20, 40)]
+    load_events(settings, after)
+    old, new = ch.query(
+        "SELECT countIf(facets_json != '' AND empty(facet_ids)), "
+        f"countIf(facets_json = '' AND notEmpty(facet_ids)) FROM {db}.facets FINAL"
+    ).result_rows[0]
+    assert (old, new) == (20 * 8, 20 * 8)  # 8 facets objects per event
+    sql = ch.command(
+        f"SELECT facets['sql'] FROM {db}.facets FINAL WHERE entity_kind = 'job' "
+        "AND facets_json != '' LIMIT 1"
+    )
+    assert orjson.loads(sql)["query"].startswith("INSERT INTO shop.analytics.daily_")
+    latest = ch.query(
+        "SELECT namespace, name, facet, tupleElement(latest, 'json') FROM "
+        f"(SELECT * FROM {db}.dataset_facets FINAL) ORDER BY ALL"
+    ).result_rows
+    assert latest == dataset_facets_from_facets(ch, db)
+    assert len(latest) == expected_counts(before + after)["dataset_facets"]
+    referenced, values = ch.query(
+        f"SELECT (SELECT count() FROM {db}.facets FINAL ARRAY JOIN facet_ids), "
+        f"(SELECT count() FROM {db}.facet_values FINAL)"
+    ).result_rows[0]
+    assert values < referenced / 2, (values, referenced)
+    # a facets.v1 message still waiting in the topic at the upgrade inserts as it is
+    load_events(settings, [lineage_event(40, job="job_0")], before_facet_values=True)
+    kept = ch.command(f"SELECT count() FROM {db}.facets FINAL WHERE facets_json != ''")
+    assert kept == 21 * 8
 
 
 def test_upgrade_gives_every_job_run_its_time(settings: Settings, ch: Client) -> None:
@@ -274,7 +333,8 @@ def test_upgrade_gives_every_job_run_its_time(settings: Settings, ch: Client) ->
     their last event time from `runs`, later ones through the view; none is left at 0."""
     db = settings.clickhouse.database
     migrate(settings, migrations=[m for m in available() if m.version < 11])
-    load_events(settings, [lineage_event(i, job=f"job_{i % 3}") for i in range(10)])
+    first = [lineage_event(i, job=f"job_{i % 3}") for i in range(10)]
+    load_events(settings, first, before_facet_values=True)
     migrate(settings)
     load_events(settings, [lineage_event(i, job=f"job_{i % 3}") for i in range(10, 20)])
     by_job = ch.query(
