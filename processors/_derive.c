@@ -26,8 +26,8 @@
     X(distinct_count) X(entity_kind) X(entity_name) X(entity_namespace) X(errorMessage)    \
     X(error_language) X(error_message) X(error_stacktrace) X(eventTime) X(eventType)       \
     X(event_id) X(event_time) X(event_types) X(expectationType) X(expected) X(facet)       \
-    X(facet_group) X(facet_ids) X(facet_names) X(facet_values) X(facets) X(fail)           \
-    X(fileCount) X(file_count) X(first_event_time) X(first_seen)                           \
+    X(facet_group) X(facet_ids) X(facet_names) X(facet_values) X(facets) X(facets_json)    \
+    X(fail) X(fileCount) X(file_count) X(first_event_time) X(first_seen)                   \
     X(greatExpectations_assertions) X(id) X(input) X(inputFacets) X(inputStatistics)       \
     X(inputs) X(integration) X(io_edges) X(job) X(jobType) X(job_name) X(job_namespace)    \
     X(job_type) X(jobs) X(json) X(lastUpdated) X(last_event_time) X(last_seen)             \
@@ -248,8 +248,9 @@ static int extend(Ctx *ctx, PyObject *kind, PyObject *items) {
 }
 
 /* _Event.facets: the records of the facets object at JSON path (a, [b,] group): its
- * `facets` row, its `facet_values` (derive.py's cached `_facet_values`) and, for a
- * dataset's own facets, one `dataset_facets` row per facet. */
+ * `facets` row and, for a dataset's or a job's facets (`whole` given), their
+ * `facet_values` (derive.py's cached `_facet_values`) and, for a dataset's own facets,
+ * one `dataset_facets` row per facet. */
 static int add_facets(Ctx *ctx, PyObject *facets, PyObject *a, PyObject *b, PyObject *group,
                       PyObject *kind, PyObject *namespace, PyObject *name, PyObject *whole) {
     if (!PyDict_CheckExact(facets) || PyDict_GET_SIZE(facets) == 0) return 0;
@@ -263,14 +264,16 @@ static int add_facets(Ctx *ctx, PyObject *facets, PyObject *a, PyObject *b, PyOb
                             limit, NULL);
     Py_XDECREF(limit);
     if (found == NULL) return -1;
-    if (!PyTuple_Check(found) || PyTuple_GET_SIZE(found) != 5 ||
+    if (!PyTuple_Check(found) || PyTuple_GET_SIZE(found) != 6 ||
         !PyList_CheckExact(PyTuple_GET_ITEM(found, 0)) ||
-        !PyList_CheckExact(PyTuple_GET_ITEM(found, 2))) {
-        PyErr_SetString(PyExc_TypeError,
-                        "_facet_values must return (names, ids, jsons, values, summarised)");
+        !PyList_CheckExact(PyTuple_GET_ITEM(found, 2)) ||
+        !PyList_CheckExact(PyTuple_GET_ITEM(found, 3))) {
+        PyErr_SetString(PyExc_TypeError, "_facet_values must return (names, ids, jsons, "
+                                         "values, summarised, inline JSON)");
         goto fail;
     }
     PyObject *names = PyTuple_GET_ITEM(found, 0), *jsons = PyTuple_GET_ITEM(found, 2);
+    PyObject *values = PyTuple_GET_ITEM(found, 3);
     custom = PyList_New(0);
     if (custom == NULL) goto fail;
     Py_ssize_t pos = 0;
@@ -301,9 +304,15 @@ static int add_facets(Ctx *ctx, PyObject *facets, PyObject *a, PyObject *b, PyOb
                           N(ctx->run_id), S_entity_kind, N(kind), S_entity_namespace,
                           N(namespace), S_entity_name, N(name), S_facet_group, N(group),
                           S_facet_names, N(names), S_facet_ids, N(PyTuple_GET_ITEM(found, 1)),
-                          S_custom, custom, S_summarised, N(PyTuple_GET_ITEM(found, 4))));
+                          S_facets_json, N(PyTuple_GET_ITEM(found, 5)), S_custom, custom,
+                          S_summarised, N(PyTuple_GET_ITEM(found, 4))));
     custom = NULL;
-    if (status < 0 || extend(ctx, S_facet_values, PyTuple_GET_ITEM(found, 3)) < 0) goto fail;
+    if (status < 0) goto fail;
+    if (PyList_GET_SIZE(values) == 0) { /* a run's facets or statistics: kept inline */
+        Py_DECREF(found);
+        return 0;
+    }
+    if (extend(ctx, S_facet_values, values) < 0) goto fail;
     if (equals(group, S_facets) &&
         (equals(kind, S_dataset) || equals(kind, S_input) || equals(kind, S_output))) {
         Py_ssize_t count = PyList_GET_SIZE(names);

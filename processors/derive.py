@@ -12,8 +12,8 @@ often each arrives. Dataset versions and column lineage are content-addressed: t
 are a pure function of the dataset and an id (a hash of the schema; of the columnLineage
 facet and the output), and the per-run `io_edges` row names the ids, so a run's schema
 and column lineage are known for every run while the content is stored once. Facets are
-too: a `facets` row names each facet and the id of its value (a hash of its JSON), and
-`facet_values` holds each distinct value.
+too, where they repeat: a `facets` row of a dataset or a job names each facet and the id
+of its value (a hash of its JSON), and `facet_values` holds each distinct value.
 
 The processor runs the C twin of `derive` (`_derive.c`); the Python code here is its
 reference and fallback.
@@ -263,13 +263,17 @@ class _Event:
         name: str,
         whole: bytes | None = None,
     ) -> None:
-        """The records of the facets object found at JSON path `where` (`whole`: its JSON,
-        when the caller has it; the object's values are then cached by it): one `facets`
-        row naming each facet's value id, the `facet_values`, and for a dataset's own
-        facets one `dataset_facets` row per facet."""
+        """The records of the facets object found at JSON path `where`: one `facets` row.
+        A dataset's or a job's facets (`whole`: their JSON, which the caller has) repeat
+        from event to event: the row names each facet's value id, and the values go to
+        `facet_values` (and, for a dataset's own facets, one `dataset_facets` row per
+        facet). A run's facets and input/output statistics seldom repeat: the row keeps
+        their JSON inline."""
         if type(facets) is not dict or not facets:
             return
-        names, ids, jsons, values, summarised = _facet_values(facets, whole, self.max_facet_bytes)
+        names, ids, jsons, values, summarised, inline = _facet_values(
+            facets, whole, self.max_facet_bytes
+        )
         custom = []
         for key, body in facets.items():
             url = body.get("_schemaURL") if type(body) is dict else None
@@ -292,10 +296,13 @@ class _Event:
                 "facet_group": group,
                 "facet_names": names,
                 "facet_ids": ids,
+                "facets_json": inline,
                 "custom": custom,
                 "summarised": summarised,
             },
         )
+        if not values:
+            return
         rows = self.out.get("facet_values")
         if rows is None:
             rows = self.out["facet_values"] = []
@@ -318,24 +325,31 @@ class _Event:
 _DATASET_ENTITIES = frozenset({"dataset", "input", "output"})
 _FACET_VALUES = _Cache(4096)
 
-# (facet names, their value ids, their JSON, the facet_values records, names summarised)
-FacetValues = tuple[list[str], list[str], list[bytes], list[Record], list[str]]
+# (facet names, their value ids, their JSON, the facet_values records, names summarised,
+# the JSON kept inline)
+FacetValues = tuple[list[str], list[str], list[bytes], list[Record], list[str], bytes]
 
 
 def _facet_values(facets: dict, whole: bytes | None, max_facet_bytes: int) -> FacetValues:
-    """Each facet's JSON as stored (a summary over `max_facet_bytes`; the event keeps it
-    whole) and its content id, a hash of that JSON. Cached by `whole` when given (the
-    facets of datasets and jobs repeat from event to event; a run's seldom do)."""
-    cache_key = (whole, max_facet_bytes) if whole else None
-    if cache_key is not None:
-        found = _FACET_VALUES.get(cache_key)
-        if found is not None:
-            return found
+    """How a facets object is stored. Given its JSON (`whole`: a dataset's or a job's
+    facets), each facet's stored JSON and its value id, a hash of that JSON, cached by
+    `whole`; else (a run's facets, statistics) its JSON, to keep inline. Facets over
+    `max_facet_bytes` are stored as a summary either way (the event keeps them whole)."""
+    if not whole:
+        inline = orjson.dumps(facets)
+        summarised: list[str] = []
+        if len(inline) > max_facet_bytes:  # then some facet may be over the limit
+            inline, summarised = _summarised(facets, max_facet_bytes)
+        return [], [], [], [], summarised, inline
+    cache_key = (whole, max_facet_bytes)
+    found = _FACET_VALUES.get(cache_key)
+    if found is not None:
+        return found
     names: list[str] = []
     ids: list[str] = []
     jsons: list[bytes] = []
     values: list[Record] = []
-    summarised: list[str] = []
+    summarised = []
     for key, body in facets.items():
         json = orjson.dumps(body)
         if len(json) > max_facet_bytes:
@@ -346,10 +360,21 @@ def _facet_values(facets: dict, whole: bytes | None, max_facet_bytes: int) -> Fa
         ids.append(facet_id)
         jsons.append(json)
         values.append({"facet_id": facet_id, "facet_json": json})
-    found = (names, ids, jsons, values, summarised)
-    if cache_key is not None:
-        _FACET_VALUES.put(cache_key, found)
-    return found
+    return _FACET_VALUES.put(cache_key, (names, ids, jsons, values, summarised, b""))
+
+
+def _summarised(facets: dict, max_facet_bytes: int) -> tuple[bytes, list[str]]:
+    """The JSON of a facets object with each facet over the limit replaced by its summary,
+    and the keys of those facets."""
+    kept: dict[str, Any] = {}
+    summarised = []
+    for key, body in facets.items():
+        size = len(orjson.dumps(body))
+        if size > max_facet_bytes:
+            body = _summary(body, size)
+            summarised.append(key)
+        kept[key] = body
+    return orjson.dumps(kept), summarised
 
 
 def _summary(body: Any, size: int) -> dict[str, Any]:

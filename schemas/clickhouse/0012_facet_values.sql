@@ -1,9 +1,10 @@
--- Facet values stored once. Most facets repeat from event to event (a dataset's schema,
--- its column lineage, a job's SQL), and storing each event's facets whole was the largest
--- share of ClickHouse's work per event. Now each distinct facet JSON is one row of
--- `facet_values`, keyed by a hash of it; a `facets` row names, per facet, the id of its
--- value. Rows written before this migration keep their JSON in `facets_json` (and the
--- `facets` map), which readers still read; new rows leave it empty.
+-- Facet values stored once. A dataset's facets (its schema, its column lineage) and a
+-- job's (its SQL) repeat from event to event, and storing each event's facets whole was
+-- the largest share of ClickHouse's work per event. Now each distinct value of those is
+-- one row of `facet_values`, keyed by a hash of its JSON, and their `facets` row names,
+-- per facet, the id of its value. A run's facets and input/output statistics seldom
+-- repeat: their rows keep the JSON inline in `facets_json`, as every row written before
+-- this migration does.
 CREATE TABLE IF NOT EXISTS {db}.facet_values {on_cluster}
 (
     facet_id    String COMMENT 'hash of facet_json (BLAKE2b, 128 bits, hex)',
@@ -17,7 +18,7 @@ ALTER TABLE {db}.facets {on_cluster}
 ALTER TABLE {db}.facets {on_cluster}
     ADD COLUMN IF NOT EXISTS facet_ids Array(String) COMMENT 'the facet_values id of each of facet_names' AFTER facet_names;
 ALTER TABLE {db}.facets {on_cluster}
-    COMMENT COLUMN facets_json 'rows written before migration 0012 only: JSON object, facet name -> facet as sent';
+    COMMENT COLUMN facets_json 'JSON object, facet name -> facet as sent, of facets kept inline (runs, statistics; every row written before 0012)';
 
 -- The processor now writes `dataset_facets` itself, combined per batch (one row per dataset
 -- facet per batch instead of one per event), so the view that split every facets row's

@@ -280,10 +280,6 @@ def test_combine_is_what_the_tables_do() -> None:
     assert combine("facets", rows["facets"]) == rows["facets"]  # one per event: untouched
 
 
-# Columns only rows written with an older schema fill (facets.v1, before migration 0012).
-LEGACY_COLUMNS = {("facets", "facets_json")}
-
-
 def test_schemas_match_the_clickhouse_tables(settings: Settings, ch: Client) -> None:
     """Field names are column names, nested records are Tuples, and the key and min/max/
     union of each aggregated kind are the table's ORDER BY and SimpleAggregateFunctions."""
@@ -291,11 +287,7 @@ def test_schemas_match_the_clickhouse_tables(settings: Settings, ch: Client) -> 
     db = settings.clickhouse.database
     for kind in KIND_NAMES:
         described = ch.query(f"DESCRIBE TABLE {db}.{kind}").result_rows
-        columns = {
-            row[0]: row[1]
-            for row in described
-            if row[2] != "ALIAS" and (kind, row[0]) not in LEGACY_COLUMNS
-        }
+        columns = {row[0]: row[1] for row in described if row[2] != "ALIAS"}
         assert tuple(columns) == fields(kind), kind
         for field in avro_schema(kind)["fields"]:
             if isinstance(field["type"], dict) and field["type"]["type"] == "record":

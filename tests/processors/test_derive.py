@@ -296,14 +296,20 @@ def test_every_facet_is_kept_standard_or_custom() -> None:
     job = by_entity[("job", "facets")]
     assert stored_facets(job, out)["sql"] == event["job"]["facets"]["sql"]
     assert job["summarised"] == [] and job["event_id"] == str(event_id(event))
-    for row in facets:
-        assert list(stored_facets(row, out)) == row["facet_names"]  # nothing dropped
+    for row in facets:  # nothing dropped, nothing changed
+        place = (row["entity_kind"], row["facet_group"])
+        wanted = expected.get((*place, row["entity_name"])) or expected.get(place)
+        if row["entity_kind"] == "output" and row["facet_group"] == "facets":
+            wanted = event["outputs"][0]["facets"]
+        assert stored_facets(row, out) == wanted, place
 
 
 def stored_facets(row: dict[str, Any], out: dict[str, list]) -> dict[str, Any]:
-    """A `facets` row's facets, each found by its id among the event's `facet_values`."""
-    values = {v["facet_id"]: orjson.loads(v["facet_json"]) for v in out["facet_values"]}
-    return {name: values[i] for name, i in zip(row["facet_names"], row["facet_ids"], strict=True)}
+    """A `facets` row's facets: kept inline, or each found by its id among the event's
+    `facet_values`."""
+    values = {v["facet_id"]: orjson.loads(v["facet_json"]) for v in out.get("facet_values", [])}
+    ids = zip(row["facet_names"], row["facet_ids"], strict=True)
+    return {**orjson.loads(row["facets_json"] or b"{}"), **{n: values[i] for n, i in ids}}
 
 
 def test_facet_values_are_stored_once_by_content() -> None:
@@ -314,21 +320,19 @@ def test_facet_values_are_stored_once_by_content() -> None:
     values = out["facet_values"]
     for value in values:  # the id is a hash of the stored JSON
         assert value["facet_id"] == blake2b(value["facet_json"], 16).hexdigest()
-    distinct = {v["facet_id"] for v in values}
-    # the dataset and job facets repeat; the run's nominal time and the stats differ
-    assert len(distinct) < len(values)
-    by_place: dict[tuple, list[dict[str, str]]] = {}
+    # one value per facet of the job and the datasets, per event; the distinct ones are
+    # the distinct facets (the inputs share a schema and a data source with each other)
+    places = [first["job"]] + first["inputs"] + first["outputs"]
+    assert len(values) == 2 * sum(len(p["facets"]) for p in places)
+    distinct = {orjson.dumps(f) for p in places for f in p["facets"].values()}
+    assert {v["facet_json"] for v in values} == distinct
     for row in out["facets"]:
-        place = (row["entity_kind"], row["entity_name"], row["facet_group"])
-        ids = dict(zip(row["facet_names"], row["facet_ids"], strict=True))
-        by_place.setdefault(place, []).append(ids)
-    assert (
-        by_place[("job", "pipeline.load", "facets")][0]
-        == (by_place[("job", "pipeline.load", "facets")][1])
-    )
-    run_a, run_b = by_place[("run", "pipeline.load", "facets")]
-    assert run_a["processing_engine"] == run_b["processing_engine"]
-    assert run_a["nominalTime"] != run_b["nominalTime"]
+        by_id = row["entity_kind"] in ("job", "input", "output") and row["facet_group"] == "facets"
+        if by_id:  # a dataset's or the job's facets: by value id
+            assert row["facets_json"] == b"" and len(row["facet_ids"]) == len(row["facet_names"])
+            assert row["facet_names"]
+        else:  # the run's facets and the statistics: inline
+            assert row["facets_json"] and row["facet_names"] == row["facet_ids"] == []
     # one dataset_facets row per facet of each dataset's own facets, with its JSON
     dataset_facets = out["dataset_facets"]
     assert {(r["name"], r["facet"]) for r in dataset_facets} == {
@@ -337,6 +341,9 @@ def test_facet_values_are_stored_once_by_content() -> None:
         for d in event["inputs"] + event["outputs"]
         for name in d["facets"]
     }
+    assert len(dataset_facets) == 2 * sum(
+        len(d["facets"]) for d in first["inputs"] + first["outputs"]
+    )
     for row in dataset_facets:
         dataset = next(
             d
@@ -346,6 +353,27 @@ def test_facet_values_are_stored_once_by_content() -> None:
         )
         assert orjson.loads(row["latest"]["json"]) == dataset["facets"][row["facet"]]
         assert row["last_seen"] == row["latest"]["time"]
+
+
+def test_oversized_dataset_facet_is_stored_as_its_summary() -> None:
+    event = run_event(1)
+    blob = "x" * 5000
+    event["outputs"] = [
+        {
+            "namespace": "s3://b",
+            "name": "big",
+            "facets": {
+                "huge": {"_producer": "p", "_schemaURL": "https://x.example/h.json", "b": blob}
+            },
+        }
+    ]
+    out = derive(event, "id", max_facet_bytes=1024)
+    [record] = [r for r in out["facets"] if r["entity_kind"] == "output"]
+    assert record["summarised"] == ["huge"]
+    summary = stored_facets(record, out)["huge"]
+    assert summary["_summary"] is True and summary["keys"] == ["_producer", "_schemaURL", "b"]
+    [latest] = out["dataset_facets"]
+    assert orjson.loads(latest["latest"]["json"]) == summary
 
 
 def test_oversized_facet_is_summarised() -> None:

@@ -301,11 +301,13 @@ def test_upgrade_to_facet_values_keeps_what_was_stored_readable(
     migrate(settings)
     after = [lineage_event(i, job=f"job_{i % 3}") for i in range(20, 40)]
     load_events(settings, after)
-    old, new = ch.query(
+    inline, by_id = ch.query(
         "SELECT countIf(facets_json != '' AND empty(facet_ids)), "
         f"countIf(facets_json = '' AND notEmpty(facet_ids)) FROM {db}.facets FINAL"
     ).result_rows[0]
-    assert (old, new) == (20 * 8, 20 * 8)  # 8 facets objects per event
+    # 8 facets objects per event: all inline before; since, the job's and the 3 datasets'
+    # by id, the run's and the 3 statistics inline
+    assert (inline, by_id) == (20 * 8 + 20 * 4, 20 * 4)
     sql = ch.command(
         f"SELECT facets['sql'] FROM {db}.facets FINAL WHERE entity_kind = 'job' "
         "AND facets_json != '' LIMIT 1"
@@ -325,7 +327,7 @@ def test_upgrade_to_facet_values_keeps_what_was_stored_readable(
     # a facets.v1 message still waiting in the topic at the upgrade inserts as it is
     load_events(settings, [lineage_event(40, job="job_0")], before_facet_values=True)
     kept = ch.command(f"SELECT count() FROM {db}.facets FINAL WHERE facets_json != ''")
-    assert kept == 21 * 8
+    assert kept == 21 * 8 + 20 * 4
 
 
 def test_upgrade_gives_every_job_run_its_time(settings: Settings, ch: Client) -> None:
