@@ -119,11 +119,11 @@ def iso(value: datetime | None) -> str | None:
 
 
 def _facets_of(
-    names: list[str], ids: list[str], legacy_json: str, values: dict[str, Any]
+    names: list[str], ids: list[str], inline_json: str, values: dict[str, Any]
 ) -> dict[str, Any]:
-    """One `facets` row's facets: each name's value by its id (rows written before
-    migration 0012 carry their JSON instead)."""
-    facets = parse_json(legacy_json) or {}
+    """One `facets` row's facets: those kept inline (a run's, statistics, every facet of
+    rows written before migration 0012) and each other one's value by its id."""
+    facets = parse_json(inline_json) or {}
     for name, facet_id in zip(names, ids, strict=False):
         if facet_id in values:
             facets[name] = values[facet_id]
@@ -906,20 +906,16 @@ class Catalog:
             io = edges.get((r["job_namespace"], r["job_name"], r["run_id"]), {})
             found[r["run_id"]]["inputs"] = io.get("input", [])
             found[r["run_id"]]["outputs"] = io.get("output", [])
-        # the latest value of each run facet: an id, or JSON in rows from before 0012
-        latest = self.client.query(
+        for run_id, facet, value in self.client.query(
             "SELECT run_id, k, argMax(v, event_time) FROM "
-            f"(SELECT run_id, event_time, facet_names, facet_ids, facets FROM {self.db}.facets "
-            "FINAL WHERE entity_kind = 'run' "
+            f"(SELECT run_id, event_time, facets FROM {self.db}.facets FINAL "
+            "WHERE entity_kind = 'run' "
             "AND facet_group = 'facets' AND run_id IN {ids:Array(String)}) "
-            "ARRAY JOIN arrayConcat(facet_names, mapKeys(facets)) AS k, "
-            "arrayConcat(arrayMap(i -> concat('id:', i), facet_ids), mapValues(facets)) AS v "
+            "ARRAY JOIN mapKeys(facets) AS k, mapValues(facets) AS v "
             "GROUP BY run_id, k ORDER BY k",
             parameters={"ids": list(found)},
-        ).result_rows
-        values = self.facet_values(v[3:] for _, _, v in latest if v.startswith("id:"))
-        for run_id, facet, value in latest:
-            parsed = values.get(value[3:]) if value.startswith("id:") else parse_json(value)
+        ).result_rows:  # a run's facets are kept inline (schemas/clickhouse/0012)
+            parsed = parse_json(value)
             if parsed is not None:
                 found[run_id]["facets"][facet] = parsed
         return found
