@@ -5,8 +5,9 @@
  * The walk over the event and every record it builds are here. What is cached by exact
  * JSON or rare stays in Python and is called back (`configure_derive`): JSON encoding
  * (orjson), a dataset's facts (identity, version, column lineage, kept facet parts,
- * aliases), a job's kept facet parts, ISO time parsing, JSON paths of custom facets, and
- * each facet's stored JSON and content id (summaries of oversized facets).
+ * aliases), a job's kept facet parts, ISO time parsing, JSON paths of custom facets,
+ * summarising oversized facets, and the stored JSON and value id of each facet of a
+ * dataset or a job.
  *
  * Reference counts: `get_*` return borrowed references; `dict_of` consumes its values;
  * every other PyObject * a function returns is a new reference (NULL: an error is set). */
@@ -60,7 +61,7 @@ static PyObject *NO_VALUE;      /* {}: what `_dict` gives for an absent or non-d
 
 /* The Python side (configure_derive). */
 static PyObject *h_dumps, *h_time_ms, *h_quantiles_json, *h_dataset_facts, *h_job_parts,
-    *h_json_path, *h_facet_values, *NO_DATASET_METRICS, *NO_COLUMN_METRICS;
+    *h_json_path, *h_summarised, *h_facet_values, *NO_DATASET_METRICS, *NO_COLUMN_METRICS;
 
 static int derive_ready(void) {
     if (h_dumps != NULL) return 0;
@@ -206,6 +207,7 @@ typedef struct {
     PyObject *out, *event_id, *time, *custom;
     int has_custom, aborted;
     Py_ssize_t max_facet_bytes;
+    PyObject *limit; /* max_facet_bytes as an int, for the callbacks */
     PyObject *job_namespace, *job_name, *run_id;
 } Ctx;
 
@@ -247,6 +249,33 @@ static int extend(Ctx *ctx, PyObject *kind, PyObject *items) {
     return done == NULL ? -1 : 0;
 }
 
+/* The JSON of a facets object kept inline (a run's facets, statistics), with facets over
+ * the limit summarised (derive.py's `_summarised`): sets *json and *summarised. */
+static int inline_facets(Ctx *ctx, PyObject *facets, PyObject **json, PyObject **summarised) {
+    *json = PyObject_CallOneArg(h_dumps, facets);
+    *summarised = NULL;
+    if (*json == NULL) return -1;
+    if (!PyBytes_Check(*json)) {
+        PyErr_SetString(PyExc_TypeError, "the JSON encoder did not return bytes");
+        return -1;
+    }
+    if (PyBytes_GET_SIZE(*json) <= ctx->max_facet_bytes) {
+        *summarised = PyList_New(0);
+        return *summarised == NULL ? -1 : 0;
+    }
+    PyObject *pair = PyObject_CallFunctionObjArgs(h_summarised, facets, ctx->limit, NULL);
+    if (pair == NULL) return -1;
+    if (!PyTuple_Check(pair) || PyTuple_GET_SIZE(pair) != 2) {
+        Py_DECREF(pair);
+        PyErr_SetString(PyExc_TypeError, "_summarised must return (json, keys)");
+        return -1;
+    }
+    Py_SETREF(*json, N(PyTuple_GET_ITEM(pair, 0)));
+    *summarised = N(PyTuple_GET_ITEM(pair, 1));
+    Py_DECREF(pair);
+    return 0;
+}
+
 /* _Event.facets: the records of the facets object at JSON path (a, [b,] group): its
  * `facets` row and, for a dataset's or a job's facets (`whole` given), their
  * `facet_values` (derive.py's cached `_facet_values`) and, for a dataset's own facets,
@@ -254,26 +283,31 @@ static int extend(Ctx *ctx, PyObject *kind, PyObject *items) {
 static int add_facets(Ctx *ctx, PyObject *facets, PyObject *a, PyObject *b, PyObject *group,
                       PyObject *kind, PyObject *namespace, PyObject *name, PyObject *whole) {
     if (!PyDict_CheckExact(facets) || PyDict_GET_SIZE(facets) == 0) return 0;
-    PyObject *custom = NULL;
-    PyObject *limit = PyLong_FromSsize_t(ctx->max_facet_bytes);
-    PyObject *found =
-        limit == NULL ? NULL
-                      : PyObject_CallFunctionObjArgs(
-                            h_facet_values, facets,
-                            whole != NULL && PyBytes_GET_SIZE(whole) > 0 ? whole : Py_None,
-                            limit, NULL);
-    Py_XDECREF(limit);
-    if (found == NULL) return -1;
-    if (!PyTuple_Check(found) || PyTuple_GET_SIZE(found) != 6 ||
-        !PyList_CheckExact(PyTuple_GET_ITEM(found, 0)) ||
-        !PyList_CheckExact(PyTuple_GET_ITEM(found, 2)) ||
-        !PyList_CheckExact(PyTuple_GET_ITEM(found, 3))) {
-        PyErr_SetString(PyExc_TypeError, "_facet_values must return (names, ids, jsons, "
-                                         "values, summarised, inline JSON)");
-        goto fail;
+    PyObject *found = NULL, *custom = NULL, *names = NULL, *ids = NULL, *jsons = NULL;
+    PyObject *values = NULL, *json = NULL, *summarised = NULL;
+    if (whole != NULL && PyBytes_GET_SIZE(whole) > 0) { /* by value id */
+        found = PyObject_CallFunctionObjArgs(h_facet_values, facets, whole, ctx->limit, NULL);
+        if (found == NULL) return -1;
+        if (!PyTuple_Check(found) || PyTuple_GET_SIZE(found) != 5 ||
+            !PyList_CheckExact(PyTuple_GET_ITEM(found, 0)) ||
+            !PyList_CheckExact(PyTuple_GET_ITEM(found, 2)) ||
+            !PyList_CheckExact(PyTuple_GET_ITEM(found, 3))) {
+            PyErr_SetString(PyExc_TypeError,
+                            "_facet_values must return (names, ids, jsons, values, summarised)");
+            goto fail;
+        }
+        names = N(PyTuple_GET_ITEM(found, 0));
+        ids = N(PyTuple_GET_ITEM(found, 1));
+        jsons = PyTuple_GET_ITEM(found, 2);
+        values = PyTuple_GET_ITEM(found, 3);
+        summarised = N(PyTuple_GET_ITEM(found, 4));
+        json = N(B_EMPTY);
+    } else { /* kept inline */
+        if (inline_facets(ctx, facets, &json, &summarised) < 0) goto fail;
+        names = PyList_New(0);
+        ids = PyList_New(0);
+        if (names == NULL || ids == NULL) goto fail;
     }
-    PyObject *names = PyTuple_GET_ITEM(found, 0), *jsons = PyTuple_GET_ITEM(found, 2);
-    PyObject *values = PyTuple_GET_ITEM(found, 3);
     custom = PyList_New(0);
     if (custom == NULL) goto fail;
     Py_ssize_t pos = 0;
@@ -303,13 +337,12 @@ static int add_facets(Ctx *ctx, PyObject *facets, PyObject *a, PyObject *b, PyOb
                      DICT(S_event_id, N(ctx->event_id), S_event_time, N(ctx->time), S_run_id,
                           N(ctx->run_id), S_entity_kind, N(kind), S_entity_namespace,
                           N(namespace), S_entity_name, N(name), S_facet_group, N(group),
-                          S_facet_names, N(names), S_facet_ids, N(PyTuple_GET_ITEM(found, 1)),
-                          S_facets_json, N(PyTuple_GET_ITEM(found, 5)), S_custom, custom,
-                          S_summarised, N(PyTuple_GET_ITEM(found, 4))));
-    custom = NULL;
+                          S_facet_names, N(names), S_facet_ids, ids, S_facets_json, json,
+                          S_custom, custom, S_summarised, summarised));
+    ids = json = custom = summarised = NULL;
     if (status < 0) goto fail;
-    if (PyList_GET_SIZE(values) == 0) { /* a run's facets or statistics: kept inline */
-        Py_DECREF(found);
+    if (values == NULL) { /* a run's facets or statistics: kept inline */
+        Py_DECREF(names);
         return 0;
     }
     if (extend(ctx, S_facet_values, values) < 0) goto fail;
@@ -331,11 +364,16 @@ static int add_facets(Ctx *ctx, PyObject *facets, PyObject *a, PyObject *b, PyOb
                 goto fail;
         }
     }
+    Py_DECREF(names);
     Py_DECREF(found);
     return 0;
 fail:
+    Py_XDECREF(names);
+    Py_XDECREF(ids);
+    Py_XDECREF(json);
+    Py_XDECREF(summarised);
     Py_XDECREF(custom);
-    Py_DECREF(found);
+    Py_XDECREF(found);
     return -1;
 }
 
@@ -854,7 +892,8 @@ PyObject *native_derive(PyObject *Py_UNUSED(module), PyObject *args) {
     Ctx ctx = {.out = out, .event_id = event_id, .time = time, .custom = custom,
                .max_facet_bytes = max_facet_bytes};
     ctx.has_custom = PyObject_IsTrue(custom);
-    if (ctx.has_custom < 0) {
+    ctx.limit = ctx.has_custom < 0 ? NULL : PyLong_FromSsize_t(max_facet_bytes);
+    if (ctx.limit == NULL) {
         Py_DECREF(time);
         return NULL;
     }
@@ -880,23 +919,25 @@ PyObject *native_derive(PyObject *Py_UNUSED(module), PyObject *args) {
         status = add_job(&ctx, event, NO_VALUE, NO_VALUE);
         if (status == 0) status = add_io(&ctx, event, S_EMPTY);
     }
+    Py_DECREF(ctx.limit);
     Py_DECREF(time);
     return status < 0 ? NULL : Py_NewRef(out);
 }
 
 /* configure_derive(dumps, time_ms, quantiles_json, dataset_facts, job_parts, json_path,
- *                  facet_values, spec_prefix, no_dataset_metrics, no_column_metrics) */
+ *                  summarised, facet_values, spec_prefix, no_dataset_metrics,
+ *                  no_column_metrics) */
 PyObject *native_configure_derive(PyObject *Py_UNUSED(module), PyObject *args) {
-    PyObject *given[10];
-    if (!PyArg_ParseTuple(args, "OOOOOOOUO!O!:configure_derive", &given[0], &given[1],
+    PyObject *given[11];
+    if (!PyArg_ParseTuple(args, "OOOOOOOOUO!O!:configure_derive", &given[0], &given[1],
                           &given[2], &given[3], &given[4], &given[5], &given[6], &given[7],
-                          &PyDict_Type, &given[8], &PyDict_Type, &given[9]))
+                          &given[8], &PyDict_Type, &given[9], &PyDict_Type, &given[10]))
         return NULL;
-    PyObject **slots[10] = {&h_dumps,      &h_time_ms,        &h_quantiles_json,
-                            &h_dataset_facts, &h_job_parts,   &h_json_path,
-                            &h_facet_values, &S_SPEC_PREFIX,    &NO_DATASET_METRICS,
-                            &NO_COLUMN_METRICS};
-    for (int i = 0; i < 10; i++) Py_XSETREF(*slots[i], Py_NewRef(given[i]));
+    PyObject **slots[11] = {&h_dumps,         &h_time_ms,         &h_quantiles_json,
+                            &h_dataset_facts, &h_job_parts,       &h_json_path,
+                            &h_summarised,    &h_facet_values,    &S_SPEC_PREFIX,
+                            &NO_DATASET_METRICS, &NO_COLUMN_METRICS};
+    for (int i = 0; i < 11; i++) Py_XSETREF(*slots[i], Py_NewRef(given[i]));
     Py_RETURN_NONE;
 }
 

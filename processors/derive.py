@@ -271,9 +271,17 @@ class _Event:
         their JSON inline."""
         if type(facets) is not dict or not facets:
             return
-        names, ids, jsons, values, summarised, inline = _facet_values(
-            facets, whole, self.max_facet_bytes
-        )
+        if whole:
+            names, ids, jsons, values, summarised = _facet_values(
+                facets, whole, self.max_facet_bytes
+            )
+            inline = b""
+        else:
+            names, ids, values = [], [], []
+            inline = orjson.dumps(facets)
+            summarised = []
+            if len(inline) > self.max_facet_bytes:  # then some facet may be over the limit
+                inline, summarised = _summarised(facets, self.max_facet_bytes)
         custom = []
         for key, body in facets.items():
             url = body.get("_schemaURL") if type(body) is dict else None
@@ -325,22 +333,14 @@ class _Event:
 _DATASET_ENTITIES = frozenset({"dataset", "input", "output"})
 _FACET_VALUES = _Cache(4096)
 
-# (facet names, their value ids, their JSON, the facet_values records, names summarised,
-# the JSON kept inline)
-FacetValues = tuple[list[str], list[str], list[bytes], list[Record], list[str], bytes]
+# (facet names, their value ids, their JSON, the facet_values records, names summarised)
+FacetValues = tuple[list[str], list[str], list[bytes], list[Record], list[str]]
 
 
-def _facet_values(facets: dict, whole: bytes | None, max_facet_bytes: int) -> FacetValues:
-    """How a facets object is stored. Given its JSON (`whole`: a dataset's or a job's
-    facets), each facet's stored JSON and its value id, a hash of that JSON, cached by
-    `whole`; else (a run's facets, statistics) its JSON, to keep inline. Facets over
-    `max_facet_bytes` are stored as a summary either way (the event keeps them whole)."""
-    if not whole:
-        inline = orjson.dumps(facets)
-        summarised: list[str] = []
-        if len(inline) > max_facet_bytes:  # then some facet may be over the limit
-            inline, summarised = _summarised(facets, max_facet_bytes)
-        return [], [], [], [], summarised, inline
+def _facet_values(facets: dict, whole: bytes, max_facet_bytes: int) -> FacetValues:
+    """Each facet's stored JSON (a summary over `max_facet_bytes`; the event keeps it
+    whole) and its value id, a hash of that JSON, for a dataset's or a job's facets,
+    cached by their JSON `whole` (they repeat from event to event)."""
     cache_key = (whole, max_facet_bytes)
     found = _FACET_VALUES.get(cache_key)
     if found is not None:
@@ -349,7 +349,7 @@ def _facet_values(facets: dict, whole: bytes | None, max_facet_bytes: int) -> Fa
     ids: list[str] = []
     jsons: list[bytes] = []
     values: list[Record] = []
-    summarised = []
+    summarised: list[str] = []
     for key, body in facets.items():
         json = orjson.dumps(body)
         if len(json) > max_facet_bytes:
@@ -360,7 +360,7 @@ def _facet_values(facets: dict, whole: bytes | None, max_facet_bytes: int) -> Fa
         ids.append(facet_id)
         jsons.append(json)
         values.append({"facet_id": facet_id, "facet_json": json})
-    return _FACET_VALUES.put(cache_key, (names, ids, jsons, values, summarised, b""))
+    return _FACET_VALUES.put(cache_key, (names, ids, jsons, values, summarised))
 
 
 def _summarised(facets: dict, max_facet_bytes: int) -> tuple[bytes, list[str]]:
@@ -887,6 +887,7 @@ if _native is not None:  # what the C twin calls back: the cached and the rare p
         _dataset_facts,
         _job_parts,
         json_path,
+        _summarised,
         _facet_values,
         SPEC_FACET_PREFIX,
         _NO_DATASET_METRICS,
