@@ -37,7 +37,12 @@ from typing import Any
 
 from fastavro import parse_schema, reader, writer
 
-from lineagehouse.processors.records import BY_NAME, NATIVE, avro_schema, native_module
+from lineagehouse.processors.records import (
+    NATIVE,
+    avro_schema,
+    current_version,
+    native_module,
+)
 
 SCHEMA_HEADER = "lineagehouse.schema"
 ROWS_HEADER = "lineagehouse.rows"  # how many records a message holds
@@ -50,7 +55,7 @@ DEFAULT_MAX_MESSAGE_BYTES = 900_000
 
 def schema_tag(kind: str, version: int | None = None) -> str:
     """`<kind>.v<N>`: by default the version the processor writes."""
-    return f"{kind}.v{BY_NAME[kind].version if version is None else version}"
+    return f"{kind}.v{current_version(kind) if version is None else version}"
 
 
 def _parse_tag(tag: str) -> tuple[str, int]:

@@ -142,12 +142,17 @@ KIND_NAMES = tuple(kind.name for kind in KINDS)
 BY_NAME = {kind.name: kind for kind in KINDS}
 
 
+def current_version(kind: str) -> int:
+    """The version of a kind's Avro schema that the processor writes."""
+    return BY_NAME[kind].version if kind in BY_NAME else 1
+
+
 @cache
 def avro_schema(kind: str, version: int | None = None) -> dict[str, Any]:
     """The Avro schema (JSON) of a kind's records at a version (by default the one the
     processor writes)."""
     if version is None:
-        version = BY_NAME[kind].version if kind in BY_NAME else 1
+        version = current_version(kind)
     path = resources.files("lineagehouse.schemas") / "avro" / f"{kind}.v{version}.avsc"
     if not path.is_file():
         raise ValueError(f"unknown derived record schema '{kind}.v{version}'")
