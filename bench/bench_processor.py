@@ -15,7 +15,6 @@ processor path both ways.
 from __future__ import annotations
 
 import argparse
-import gc
 import sys
 import time
 from collections.abc import Callable
@@ -24,12 +23,14 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+from lineagehouse.processors.app import tune_gc
 from lineagehouse.processors.avro import decode, encode
 from lineagehouse.processors.derive import derive
 from lineagehouse.processors.events import Source, raw_row
 from lineagehouse.processors.issue_stage import Subjects
 from lineagehouse.processors.records import combine
 from lineagehouse.processors.validate import EventValidator
+from lineagehouse.settings import load_settings
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.bench_pipeline import bench_event
@@ -116,8 +117,7 @@ def main() -> None:
         ("issues stage: decode", decode_all, None),
         ("whole processor path", whole, None),
     ]
-    gc.freeze()
-    gc.set_threshold(50_000, 50, 100)  # as the worker (processors/app.py)
+    tune_gc(load_settings().worker.batch_size)  # as the worker
     print(f"{n:,} events; CPU us per event, best of {args.repeat}")
     print(f"{'step':<26}{'reference':>11}{'c':>9}{'reference/c':>13}")
     for name, both_ways, only in steps:

@@ -98,7 +98,7 @@ def create_app(settings: Settings, stage: Stage = "all") -> faust.App:
         loop = asyncio.get_running_loop()
         threads: list[asyncio.Future] = []
         runners = [(name, factory()) for name, factory in stage_factories(settings, stage)]
-        _tune_gc()
+        tune_gc(settings.worker.batch_size)
         for name, runner in runners:
             threads.append(loop.run_in_executor(None, _guarded, name, runner.run, stop))
         try:
@@ -116,14 +116,22 @@ def create_app(settings: Settings, stage: Stage = "all") -> faust.App:
     return app
 
 
-def _tune_gc() -> None:
+# Tracked objects (dicts, lists) one event's validation and records keep alive until its
+# batch is produced: ~96 measured on the benchmark's events (191,000 for 2,000 events).
+_LIVE_OBJECTS_PER_EVENT = 250
+
+
+def tune_gc(batch_size: int) -> None:
     """Fewer cyclic garbage collections in the stages' hot loops. Their records are plain
     dicts and lists freed by reference counting; the collector only finds nothing, yet
     with its default thresholds it ran ~1,400 times per 12,000 events and py-spy found
     it in ~40% of the worker's busy samples (BENCHMARKS.md). Everything alive after
-    start-up (compiled schemas, faust, the libraries) is frozen out of its scans."""
+    start-up (compiled schemas, faust, the libraries) is frozen out of its scans, and the
+    youngest generation's threshold is above what a whole processor batch keeps alive,
+    so a batch's records are freed before a collection would scan them (a collection
+    every 50,000 objects cost the processor ~8% more, BENCHMARKS.md session 12)."""
     gc.freeze()
-    gc.set_threshold(50_000, 50, 100)
+    gc.set_threshold(max(50_000, batch_size * _LIVE_OBJECTS_PER_EVENT), 50, 100)
 
 
 def _guarded(name: str, run: Callable[[threading.Event], None], stop: threading.Event) -> None:

@@ -30,10 +30,20 @@ class Source:
     key: bytes | None
 
 
+def _event_digest(event: dict[str, Any]) -> bytes:
+    canonical = orjson.dumps(event, option=orjson.OPT_SORT_KEYS)
+    return blake2b(canonical, 16).digest()
+
+
 def event_id(event: dict[str, Any]) -> uuid.UUID:
     """Identity of an event: a 128-bit hash of its canonical JSON (sorted keys, compact)."""
-    canonical = orjson.dumps(event, option=orjson.OPT_SORT_KEYS)
-    return uuid.UUID(bytes=blake2b(canonical, 16).digest())
+    return uuid.UUID(bytes=_event_digest(event))
+
+
+def event_id_text(event: dict[str, Any]) -> str:
+    """`str(event_id(event))`, without building the UUID object (a fifth of its cost)."""
+    h = _event_digest(event).hex()
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
 def parse_time(value: Any) -> datetime:
@@ -81,7 +91,7 @@ def raw_row(
     """The `events_raw` record of an accepted event (times in epoch milliseconds)."""
     kind = event_kind(event)
     return {
-        "event_id": str(event_id(event)),
+        "event_id": event_id_text(event),
         "event_time": epoch_ms(parse_time(event.get("eventTime"))),
         "event_kind": kind,
         "event_type": _str(event, "eventType") if kind == "run" else "",

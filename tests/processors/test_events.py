@@ -47,6 +47,12 @@ def test_identity_does_not_depend_on_delivery() -> None:
     assert (a["event_id"], a["event_time"]) == (b["event_id"], b["event_time"])
 
 
+def test_row_id_is_the_canonical_text_of_the_identity() -> None:
+    for i in range(300):
+        event = run_event(i)
+        assert row_dict(encode(event))["event_id"] == str(event_id(event))
+
+
 def test_row_fields() -> None:
     event = run_event(7, job="etl.load", event_type="FAIL")
     event["eventTime"] = "2024-05-01T02:00:00.123456789+02:00"
