@@ -129,9 +129,14 @@ def tune_gc(batch_size: int) -> None:
     start-up (compiled schemas, faust, the libraries) is frozen out of its scans, and the
     youngest generation's threshold is above what a whole processor batch keeps alive,
     so a batch's records are freed before a collection would scan them (a collection
-    every 50,000 objects cost the processor ~8% more, BENCHMARKS.md session 12)."""
+    every 50,000 objects cost the processor ~20% more, BENCHMARKS.md session 12)."""
     gc.freeze()
-    gc.set_threshold(max(50_000, batch_size * _LIVE_OBJECTS_PER_EVENT), 50, 100)
+    gc.set_threshold(gc_threshold(batch_size), 50, 100)
+
+
+def gc_threshold(batch_size: int) -> int:
+    """The youngest generation's threshold for processor batches of `batch_size` events."""
+    return max(50_000, batch_size * _LIVE_OBJECTS_PER_EVENT)
 
 
 def _guarded(name: str, run: Callable[[threading.Event], None], stop: threading.Event) -> None:
