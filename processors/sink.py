@@ -92,10 +92,12 @@ class ClickHouseSink:
     ) -> None:
         """Insert one Avro object container (columns matched by field name)."""
 
+        # As a memoryview the container is the request body as it is; as bytes,
+        # clickhouse-connect would copy it behind the INSERT statement first.
+        body = memoryview(container)
+
         def insert(client: Client) -> None:
-            client.raw_insert(
-                table, insert_block=container, settings=self._insert_settings, fmt="Avro"
-            )
+            client.raw_insert(table, insert_block=body, settings=self._insert_settings, fmt="Avro")
 
         self._retry(table, rows, insert, should_stop)
 
