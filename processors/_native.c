@@ -441,7 +441,7 @@ static PyObject *decode_value(Node *node, Reader *in, int keep) {
 
 /* A record as a dict of the fields `wanted` marks (NULL: all); the others are skipped. */
 static PyObject *decode_record(Node *node, Reader *in, const char *wanted) {
-    PyObject *record = PyDict_New();
+    PyObject *record = _PyDict_NewPresized(node->count); /* no resizing as fields go in */
     if (record == NULL) return NULL;
     for (Py_ssize_t i = 0; i < node->count; i++) {
         int keep = wanted == NULL || wanted[i];
