@@ -23,7 +23,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from lineagehouse.processors.app import tune_gc
+from lineagehouse.gc_tuning import tune_gc
 from lineagehouse.processors.avro import decode, encode
 from lineagehouse.processors.derive import derive
 from lineagehouse.processors.events import Source, raw_row

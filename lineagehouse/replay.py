@@ -38,6 +38,7 @@ DERIVED_TABLES = tuple(k for k in KIND_NAMES if k not in ("events_raw", "dead_le
 # Indexes that materialized views fill from the derived tables (schemas/clickhouse/0008
 # and 0010): emptied with them, refilled as the replay writes.
 VIEW_TABLES = ("job_runs", "dataset_io")
+PAGE_SIZE = 5000  # events read, derived and written at once
 
 
 @dataclass(frozen=True)
@@ -65,7 +66,7 @@ def replay_from_raw(
     settings: Settings,
     since: datetime | None = None,
     truncate: bool = False,
-    page_size: int = 5000,
+    page_size: int = PAGE_SIZE,
     on_progress: Callable[[int], None] = lambda n: None,
 ) -> ReplayResult:
     """Derive every stored event (from `since`, by event time) again and write the rows."""

@@ -24,7 +24,6 @@ content-derived identity and merges only with min/max, so replays change nothing
 from __future__ import annotations
 
 import asyncio
-import gc
 import logging
 import os
 import ssl
@@ -34,6 +33,7 @@ from typing import Any, Literal
 
 import faust
 
+from lineagehouse.gc_tuning import tune_gc
 from lineagehouse.processors.issue_stage import IssueStage
 from lineagehouse.processors.processor import ProcessorStage
 from lineagehouse.processors.sink import SinkStage
@@ -114,29 +114,6 @@ def create_app(settings: Settings, stage: Stage = "all") -> faust.App:
             raise
 
     return app
-
-
-# Tracked objects (dicts, lists) one event's validation and records keep alive until its
-# batch is produced: ~96 measured on the benchmark's events (191,000 for 2,000 events).
-_LIVE_OBJECTS_PER_EVENT = 250
-
-
-def tune_gc(batch_size: int) -> None:
-    """Fewer cyclic garbage collections in the stages' hot loops. Their records are plain
-    dicts and lists freed by reference counting; the collector only finds nothing, yet
-    with its default thresholds it ran ~1,400 times per 12,000 events and py-spy found
-    it in ~40% of the worker's busy samples (BENCHMARKS.md). Everything alive after
-    start-up (compiled schemas, faust, the libraries) is frozen out of its scans, and the
-    youngest generation's threshold is above what a whole processor batch keeps alive,
-    so a batch's records are freed before a collection would scan them (a collection
-    every 50,000 objects cost the processor ~20% more, BENCHMARKS.md session 12)."""
-    gc.freeze()
-    gc.set_threshold(gc_threshold(batch_size), 50, 100)
-
-
-def gc_threshold(batch_size: int) -> int:
-    """The youngest generation's threshold for processor batches of `batch_size` events."""
-    return max(50_000, batch_size * _LIVE_OBJECTS_PER_EVENT)
 
 
 def _guarded(name: str, run: Callable[[threading.Event], None], stop: threading.Event) -> None:

@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
+import gc
+import logging
 import subprocess
 from datetime import UTC, datetime, timedelta
 
 from clickhouse_connect.driver.client import Client
+from typer.testing import CliRunner
 
+from lineagehouse.cli import app
+from lineagehouse.gc_tuning import gc_threshold
 from lineagehouse.processors.events import EVENTS_RAW_COLUMNS, Source
+from lineagehouse.replay import PAGE_SIZE
 from lineagehouse.settings import Settings
 from lineagehouse.store.migrations import migrate
-from tests.conftest import run_cli
+from tests.conftest import run_cli, settings_env
 from tests.events import BASE_TIME, encode, lineage_event, raw_row_of
 from tests.model import expected_counts, stored_counts
 
@@ -94,3 +100,34 @@ def test_replay_recomputes_issues_once(settings: Settings, ch: Client) -> None:
             "GROUP BY status"
         ).result_rows
         assert dict(states) == {"resolved": 20}
+
+
+def test_replay_derives_with_the_workers_collector_settings(settings: Settings, ch: Client) -> None:
+    """The replay raises the collector's thresholds as the worker does (the command, run in
+    this process, changes them; they are put back after)."""
+    migrate(settings)
+    db = settings.clickhouse.database
+    events = [lineage_event(i, job=f"job_{i % 5}") for i in range(300)]
+    rows = [
+        raw_row_of(encode(e), Source("t", 0, i, None), datetime.now(UTC))
+        for i, e in enumerate(events)
+    ]
+    ch.insert(f"{db}.events_raw", rows, column_names=list(EVENTS_RAW_COLUMNS))
+    thresholds = gc.get_threshold()
+    assert thresholds[0] != gc_threshold(PAGE_SIZE)
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    try:
+        result = CliRunner().invoke(
+            app, ["replay", "--from-raw"], env=settings_env(settings), catch_exceptions=False
+        )
+        tuned = gc.get_threshold()
+    finally:
+        gc.unfreeze()
+        gc.set_threshold(*thresholds)
+        root.handlers[:] = handlers  # the command installed its log handler on the runner's stderr
+        root.setLevel(level)
+    assert result.exit_code == 0, result.output
+    assert "Replayed 300 events" in result.output
+    assert tuned[0] == gc_threshold(PAGE_SIZE)
+    assert stored_counts(ch, db) == expected_counts(events)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import gc
 from datetime import UTC, datetime
 
-from lineagehouse.processors.app import gc_threshold
+from lineagehouse.gc_tuning import gc_threshold
 from lineagehouse.processors.derive import Records
 from lineagehouse.processors.events import Source
 from lineagehouse.processors.ingest import process_message
