@@ -41,7 +41,7 @@ def event_id(event: dict[str, Any]) -> uuid.UUID:
 
 
 def event_id_text(event: dict[str, Any]) -> str:
-    """`str(event_id(event))`, without building the UUID object (a fifth of its cost)."""
+    """`str(event_id(event))`, without building a UUID object (~2.5 of its ~18 us)."""
     h = _event_digest(event).hex()
     return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
