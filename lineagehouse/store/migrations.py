@@ -28,6 +28,7 @@ _FILE_RE = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
 _ENGINE_RE = re.compile(r"\{engine:([A-Za-z]+)\(([^)]*)\)\}")
 _CREATE_TABLE_RE = re.compile(r"CREATE TABLE IF NOT EXISTS \S+?\.(\w+) ")
 _ALTER_RE = re.compile(r"ALTER TABLE \S+?\.(\w+) ")
+_MODIFY_SETTING_RE = re.compile(r"\bMODIFY SETTING\b")
 _ORDER_BY_RE = re.compile(r"\bORDER BY\s+(\([^;]*?\)|\w+)\s*(?:SETTINGS\b[^;]*)?$", re.S)
 LOCAL_SUFFIX = "_local"
 
@@ -80,7 +81,8 @@ def _distributed(stmt: str, database: str, cluster: str) -> list[str]:
     """Cluster mode: a table becomes `<name>_local` (Replicated, on every node) plus a
     Distributed table `<name>` over it, sharded by a hash of the table's identity (its
     ORDER BY), so every row about one thing lands on one shard and FINAL merges them
-    there. Everything else keeps using `<name>`; an ALTER applies to both."""
+    there. Everything else keeps using `<name>`; an ALTER applies to both, except a
+    MergeTree setting (`MODIFY SETTING`), which only the `_local` table has."""
     created = _CREATE_TABLE_RE.match(stmt)
     if created:
         table = created[1]
@@ -100,7 +102,7 @@ def _distributed(stmt: str, database: str, cluster: str) -> list[str]:
     if altered:
         table = altered[1]
         local = stmt.replace(f"{database}.{table} ", f"{database}.{table}{LOCAL_SUFFIX} ", 1)
-        return [local, stmt]
+        return [local] if _MODIFY_SETTING_RE.search(stmt) else [local, stmt]
     return [stmt]
 
 

@@ -89,7 +89,8 @@ def test_cluster_ddl_parses_and_shards_every_table_by_its_identity(ch: Client) -
     """Every statement of every migration in cluster mode is valid SQL to the engine's own
     parser; each table becomes a Replicated `_local` table plus a Distributed table of
     the plain name, sharded by a hash of the table's ORDER BY (its identity), so the rows
-    about one thing meet on one shard; every ALTER reaches both."""
+    about one thing meet on one shard; every ALTER reaches both, but a MergeTree setting,
+    which the Distributed table does not have."""
     for migration in available():
         plain = render(migration.sql, "lineagehouse", None)
         clustered = render(migration.sql, "lineagehouse", "prod")
@@ -99,8 +100,12 @@ def test_cluster_ddl_parses_and_shards_every_table_by_its_identity(ch: Client) -
             assert "ON CLUSTER prod" in stmt or stmt.startswith("INSERT")
         creates = [s for s in plain if s.startswith("CREATE TABLE")]
         alters = [s for s in plain if s.startswith("ALTER TABLE")]
+        settings = [s for s in alters if "MODIFY SETTING" in s]  # MergeTree only: `_local`
         others = [s for s in plain if s not in creates and s not in alters]
-        assert len(clustered) == 2 * len(creates) + 2 * len(alters) + len(others)
+        assert len(clustered) == (2 * len(creates) + 2 * len(alters) - len(settings) + len(others))
+        for stmt in clustered:
+            if "MODIFY SETTING" in stmt:
+                assert stmt.split()[2].endswith("_local"), stmt
         for stmt in creates:
             table = stmt.split()[5].split(".")[1]
             key = stmt.rsplit("ORDER BY", 1)[1].strip()
@@ -118,6 +123,38 @@ def test_cluster_ddl_parses_and_shards_every_table_by_its_identity(ch: Client) -
         for stmt in clustered:  # views read the Distributed tables, never a shard's
             if stmt.startswith(("CREATE VIEW", "CREATE MATERIALIZED VIEW", "INSERT")):
                 assert "_local" not in stmt
+
+
+def test_every_table_writes_its_parts_compact_up_to_256_mib(settings: Settings, ch: Client) -> None:
+    """Every MergeTree table keeps parts below 256 MiB in the Compact format (one data
+    file, not two files per column): the file churn of Wide parts was ~a fifth of the
+    embedded server's CPU. A 12 MiB insert into `events_raw`, Wide by ClickHouse's
+    default (10 MiB), is written Compact."""
+    db = settings.clickhouse.database
+    migrate(settings)
+    engines = dict(
+        ch.query(
+            "SELECT name, engine_full FROM system.tables WHERE database = {db:String}"
+            " AND engine LIKE '%MergeTree' AND name != 'schema_migrations'",  # a row a version
+            parameters={"db": db},
+        ).result_rows
+    )
+    assert set(engines) >= {"events_raw", "facets", "io_edges", "runs", "dataset_metrics"}
+    compact = "min_bytes_for_wide_part = 268435456"
+    loose = [name for name, engine in engines.items() if compact not in engine]
+    assert not loose, f"tables whose parts go Wide at ClickHouse's default: {loose}"
+    rows = [
+        raw_row_of(encode(lineage_event(i)), Source("t", 0, i, None), datetime.now(UTC))
+        for i in range(3000)
+    ]
+    ch.insert(f"{db}.events_raw", rows, column_names=list(EVENTS_RAW_COLUMNS))
+    parts = ch.query(
+        "SELECT part_type, data_uncompressed_bytes FROM system.parts"
+        " WHERE database = {db:String} AND table = 'events_raw' AND active",
+        parameters={"db": db},
+    ).result_rows
+    assert parts and all(kind == "Compact" for kind, _ in parts), parts
+    assert sum(size for _, size in parts) > 10 * 1024 * 1024, parts
 
 
 def test_retention_drops_old_rows_and_keeps_new_ones(settings: Settings, ch: Client) -> None:
