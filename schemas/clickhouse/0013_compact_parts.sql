@@ -2,8 +2,8 @@
 -- for all columns instead of two files per column (Wide, ClickHouse's format from 10 MiB
 -- up). Every insert of the sink makes a part in each table it writes, and merges make
 -- and delete more; creating and deleting those files was a fifth of the embedded
--- server's CPU (perf: ext4 inode allocation), and this cut ClickHouse's CPU per event
--- by ~20% in `bench/bench_pipeline.py` (BENCHMARKS.md, session 13). Merged parts past
+-- server's CPU (perf: ext4 inode allocation); this cut ClickHouse's CPU per event
+-- by ~15% in `bench/bench_pipeline.py` (BENCHMARKS.md, session 13). Merged parts past
 -- 256 MiB are Wide, which reads one column of a large part without the others. On a
 -- cluster the setting applies to the `_local` tables; change it per table with
 -- `ALTER TABLE ... MODIFY SETTING min_bytes_for_wide_part = ...`.
