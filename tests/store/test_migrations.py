@@ -128,7 +128,7 @@ def test_cluster_ddl_parses_and_shards_every_table_by_its_identity(ch: Client) -
 def test_every_table_writes_its_parts_compact_up_to_256_mib(settings: Settings, ch: Client) -> None:
     """Every MergeTree table keeps parts below 256 MiB in the Compact format (one data
     file, not two files per column): the file churn of Wide parts was ~a fifth of the
-    embedded server's CPU. A 12 MiB insert into `events_raw`, Wide by ClickHouse's
+    embedded server's CPU. A ~14 MB insert into `events_raw`, Wide by ClickHouse's
     default (10 MiB), is written Compact."""
     db = settings.clickhouse.database
     migrate(settings)
