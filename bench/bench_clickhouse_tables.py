@@ -7,15 +7,18 @@ Starts the embedded ClickHouse server, derives `--events` benchmark events (the 
 insert, and inserts them into a fresh database per variant:
 
   - shipped: the schema and insert settings as they ship (`sink.INSERT_SETTINGS`);
-  - collapse on insert: the same with `optimize_on_insert=1` (ClickHouse's default: each
-    insert block is sorted and its copies of a row collapsed before it is written);
+  - wide parts: the same with ClickHouse's default part format (`min_bytes_for_wide_part`
+    10 MiB instead of migration 0013's 256 MiB: two files per column of every part above
+    it instead of one data file);
   - no views: the shipped settings with the materialized views dropped (`job_runs` and
     `dataset_io` are not filled): what the views cost.
 
 For each it reads the server process's CPU time (user + system, /proc) around every
 insert, so a table's figure includes whatever the server's background merges did
 meanwhile; then waits until no merge runs and counts that CPU too ("merges after").
-The variants run in turn, `--rounds` times; figures are the median per variant. The
+The variants run in turn, `--rounds` times, each round starting with the next variant
+(the first insert after a dropped database costs more); figures are the median per
+variant. The
 last line, "ceiling", is what the server alone could store on this machine's cores if
 nothing else ran: cores x 1,000,000 / (CPU us per event).
 
@@ -45,7 +48,8 @@ sys.path.insert(0, str(REPO))
 from bench.bench_pipeline import cpu_seconds, derived_containers  # noqa: E402
 from tests.conftest import start_clickhouse  # noqa: E402
 
-VARIANTS = ("shipped", "collapse on insert", "no views")
+VARIANTS = ("shipped", "wide parts", "no views")
+CLICKHOUSE_WIDE_PART_BYTES = 10 * 1024 * 1024  # ClickHouse's default min_bytes_for_wide_part
 
 
 def settle(client: clickhouse_connect.driver.Client, database: str) -> None:
@@ -68,6 +72,17 @@ def run_variant(
     port = int(url.rsplit(":", 1)[1])
     client = clickhouse_connect.get_client(host="127.0.0.1", port=port)
     migrate(settings, client)
+    if variant == "wide parts":
+        tables = client.query(
+            "SELECT name FROM system.tables WHERE database = {db:String}"
+            " AND engine LIKE '%MergeTree'",
+            parameters={"db": database},
+        ).result_rows
+        for (table,) in tables:
+            client.command(
+                f"ALTER TABLE {database}.{table}"
+                f" MODIFY SETTING min_bytes_for_wide_part = {CLICKHOUSE_WIDE_PART_BYTES}"
+            )
     if variant == "no views":
         views = client.query(
             "SELECT name FROM system.tables WHERE database = {db:String}"
@@ -76,22 +91,19 @@ def run_variant(
         ).result_rows
         for (view,) in views:
             client.command(f"DROP VIEW {database}.{view}")
-    insert_settings = dict(INSERT_SETTINGS)
-    if variant == "collapse on insert":
-        insert_settings["optimize_on_insert"] = 1
     settle(client, database)
     spent: dict[str, float] = {}
     for containers in batches:
         for kind, container in containers.items():
             before = cpu_seconds(pid)
             client.raw_insert(
-                f"{database}.{kind}", insert_block=container, settings=insert_settings, fmt="Avro"
+                f"{database}.{kind}", insert_block=container, settings=INSERT_SETTINGS, fmt="Avro"
             )
             spent[kind] = spent.get(kind, 0.0) + cpu_seconds(pid) - before
     before = cpu_seconds(pid)
     settle(client, database)
     spent["merges after"] = cpu_seconds(pid) - before
-    client.command(f"DROP DATABASE {database}")
+    client.command(f"DROP DATABASE {database} SYNC")
     return spent
 
 
@@ -113,7 +125,8 @@ def main() -> None:
         results: dict[str, list[dict[str, float]]] = {variant: [] for variant in VARIANTS}
         try:
             for round_no in range(args.rounds):
-                for index, variant in enumerate(VARIANTS):
+                shift = round_no % len(VARIANTS)
+                for index, variant in enumerate(VARIANTS[shift:] + VARIANTS[:shift]):
                     print(f"  round {round_no + 1}/{args.rounds}: {variant} ...", flush=True)
                     database = f"bench_tables_{round_no}_{index}"
                     results[variant].append(
