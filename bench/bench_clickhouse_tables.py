@@ -64,6 +64,14 @@ def settle(client: clickhouse_connect.driver.Client, database: str) -> None:
         quiet = quiet + 1 if running == 0 else 0
 
 
+def tables_of(client: clickhouse_connect.driver.Client, database: str, engine: str) -> list[str]:
+    """The names of `database`'s tables whose engine is LIKE `engine`."""
+    return client.query(
+        "SELECT name FROM system.tables WHERE database = {db:String} AND engine LIKE {e:String}",
+        parameters={"db": database, "e": engine},
+    ).result_columns[0]
+
+
 def run_variant(
     url: str, tmp: str, database: str, variant: str, batches: list[dict[str, bytes]], pid: int
 ) -> dict[str, float]:
@@ -73,23 +81,13 @@ def run_variant(
     client = clickhouse_connect.get_client(host="127.0.0.1", port=port)
     migrate(settings, client)
     if variant == "wide parts":
-        tables = client.query(
-            "SELECT name FROM system.tables WHERE database = {db:String}"
-            " AND engine LIKE '%MergeTree'",
-            parameters={"db": database},
-        ).result_rows
-        for (table,) in tables:
+        for table in tables_of(client, database, "%MergeTree"):
             client.command(
                 f"ALTER TABLE {database}.{table}"
                 f" MODIFY SETTING min_bytes_for_wide_part = {CLICKHOUSE_WIDE_PART_BYTES}"
             )
     if variant == "no views":
-        views = client.query(
-            "SELECT name FROM system.tables WHERE database = {db:String}"
-            " AND engine = 'MaterializedView'",
-            parameters={"db": database},
-        ).result_rows
-        for (view,) in views:
+        for view in tables_of(client, database, "MaterializedView"):
             client.command(f"DROP VIEW {database}.{view}")
     settle(client, database)
     spent: dict[str, float] = {}
