@@ -18,9 +18,8 @@ insert, so a table's figure includes whatever the server's background merges did
 meanwhile; then waits until no merge runs and counts that CPU too ("merges after").
 The variants run in turn, `--rounds` times, each round starting with the next variant
 (the first insert after a dropped database costs more); figures are the median per
-variant. The
-last line, "ceiling", is what the server alone could store on this machine's cores if
-nothing else ran: cores x 1,000,000 / (CPU us per event).
+variant. The last line, "ceiling", is what the server alone could store on this
+machine's cores if nothing else ran: cores x 1,000,000 / (CPU us per event).
 
 Prints a table and one JSON line at the end.
 """
