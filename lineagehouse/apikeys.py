@@ -306,9 +306,10 @@ class KeyStore:
     """The keys, cached in memory and re-read every `ttl_s` in a background thread.
 
     A failed re-read keeps the last good cache, so ingestion goes on while ClickHouse is
-    down. A key id not in the cache triggers a re-read at most every `miss_refresh_s`
-    (a key created a moment ago works at once). Until the first read succeeds, `ready`
-    is False and nobody can be authenticated.
+    down. A key id not in the cache triggers a re-read, at most one every
+    `miss_refresh_s` (a key created a moment ago works at once; its first request may
+    wait up to that long). Until the first read succeeds, `ready` is False and nobody
+    can be authenticated.
     """
 
     def __init__(
@@ -362,14 +363,19 @@ class KeyStore:
         return True
 
     def lookup(self, key_id: str) -> KeyRecord | None:
-        """The cached record of `key_id`; an unknown id may trigger a rate-limited re-read."""
+        """The cached record of `key_id`. An unknown id is looked up again in a re-read
+        that starts after the miss: at most one every `miss_refresh_s`, so a miss within
+        that time of the last read waits for the next one (a key created just after a
+        read works at once; unknown ids cannot make the store read more often)."""
         record = self._keys.get(key_id)
-        if record is None and time.monotonic() - self._attempted_at >= self.miss_refresh_s:
-            with self._lock:  # concurrent misses: only the first one re-reads
-                if time.monotonic() - self._attempted_at >= self.miss_refresh_s:
-                    self._refresh_locked()
-            record = self._keys.get(key_id)
-        return record
+        if record is not None:
+            return record
+        missed_at = time.monotonic()
+        with self._lock:  # concurrent misses: the first re-reads, the others use its read
+            if self._attempted_at < missed_at:
+                time.sleep(max(0.0, self._attempted_at + self.miss_refresh_s - missed_at))
+                self._refresh_locked()
+        return self._keys.get(key_id)
 
     def authenticate(self, plaintext: str | None) -> KeyRecord | None:
         """The record of a valid key (revoked ones included: `authorize` says no), else None."""

@@ -10,6 +10,7 @@ import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from datetime import UTC, datetime
 
@@ -261,6 +262,38 @@ def test_key_store_keeps_its_cache_through_a_clickhouse_outage(
     assert store.authenticate(plaintext) == created
     assert store.authenticate(late_plaintext) is None  # unknown, and cannot be read now
     assert store.authenticate("lh_" + created.key_id + "_" + "x" * 40) is None
+
+
+class CountingKeyStore(KeyStore):
+    """A KeyStore that counts its reads of ClickHouse."""
+
+    reads = 0
+
+    def _refresh_locked(self) -> bool:
+        self.reads += 1
+        return super()._refresh_locked()
+
+
+def test_a_key_created_just_after_a_read_works_at_once(keyed: Settings) -> None:
+    """The miss that follows a read by less than `miss_refresh_s` waits for the next read,
+    instead of refusing a key created a moment ago (the guide's `keys create`, then the
+    first event, on a fast machine)."""
+    store = CountingKeyStore(connect(keyed.clickhouse), keyed, ttl_s=60, miss_refresh_s=1.0)
+    assert store.refresh()
+    plaintext, created = create_key(connect(keyed.clickhouse), keyed, "fresh", "write")
+    assert store.authenticate(plaintext) == created
+    assert store.reads == 2
+
+
+def test_unknown_keys_do_not_make_the_store_read_more_often(keyed: Settings) -> None:
+    store = CountingKeyStore(connect(keyed.clickhouse), keyed, ttl_s=60, miss_refresh_s=0.5)
+    assert store.refresh()
+    bogus = ["lh_" + f"{i:012d}" + "_" + "x" * 40 for i in range(10)]
+    started = time.monotonic()
+    with ThreadPoolExecutor(max_workers=5) as pool:
+        assert not any(pool.map(store.authenticate, bogus * 2))
+    elapsed = time.monotonic() - started
+    assert 1 < store.reads <= 1 + elapsed / 0.5 + 1, (store.reads, elapsed)
 
 
 def test_key_store_applies_a_revocation_within_its_ttl(keyed: Settings) -> None:
