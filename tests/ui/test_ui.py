@@ -452,7 +452,11 @@ def test_web_ui_with_real_emitters(
         page.fill("#f-job", "orders_pipeline")
         page.click("form.filters button[type=submit]")
         page.wait_for_function("location.hash.includes('job=orders_pipeline')")
-        page.wait_for_selector("table.runs-table tbody tr[data-run-id]")
+        page.wait_for_function(  # the filtered table, not the one the click left behind
+            "job => { const rs = document.querySelectorAll('table.runs-table tbody tr[data-job]');"
+            " return rs.length > 0 && [...rs].every(r => r.dataset.job === job); }",
+            arg="orders_pipeline",
+        )
         rows = page.eval_on_selector_all(
             "table.runs-table tbody tr", "rs => rs.map(r => r.dataset.runId)"
         )

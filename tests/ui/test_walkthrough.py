@@ -119,7 +119,11 @@ def test_readme_walkthrough(user_up: tuple[Banner, Path, dict[str, str]], tmp_pa
         # ---- 2. Click shop_daily.load_revenue, then its graph
         page.locator("table.runs-table a.job-link", has_text=JOB).first.click()
         page.wait_for_function(f"location.hash.includes({JOB!r})")
-        page.wait_for_selector("table.runs-table tbody tr[data-run-id]")
+        page.wait_for_function(  # the filtered table, not the one the click left behind
+            "job => { const rs = document.querySelectorAll('table.runs-table tbody tr[data-job]');"
+            " return rs.length > 0 && [...rs].every(r => r.dataset.job === job); }",
+            arg=JOB,
+        )
         rows = page.eval_on_selector_all(
             "table.runs-table tbody tr[data-job]", "rs => rs.map(r => r.dataset.job)"
         )
