@@ -117,7 +117,16 @@ function renderLogin(view) {
   input.focus();
 }
 
+// When a view has finished rendering the hash it was opened for, `#app` carries
+// data-rendered="<that hash>" ("#" for none): tests and other automation wait for it
+// instead of for an element the previous view may also have had.
+function markRendered(view, hash) {
+  if (view.isConnected && location.hash === hash) app.dataset.rendered = hash || "#";
+}
+
 async function route() {
+  const hash = location.hash;
+  delete app.dataset.rendered;
   const { segments, params } = parseHash();
   const name = segments[0] || "runs";
   const view = h("div", { class: "view view-" + name });
@@ -129,6 +138,7 @@ async function route() {
     }
     setActiveNav("");
     renderLogin(view);
+    markRendered(view, hash);
     return;
   }
   if (auth.mode === "on" && !auth.key) {
@@ -142,6 +152,7 @@ async function route() {
   setActiveNav(page ? name : "");
   if (!page) {
     put(view, message("error", `No page "${name}".`));
+    markRendered(view, hash);
     return;
   }
   try {
@@ -150,6 +161,7 @@ async function route() {
     put(view, message("error", explain(err)));
     console.error(err);
   }
+  markRendered(view, hash);
 }
 
 onUnauthorized((err) => {

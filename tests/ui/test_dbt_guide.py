@@ -49,7 +49,7 @@ from tests.test_emitter_dbt_http import (
     fill,
     snippet,
 )
-from tests.ui.test_ui import ARTIFACTS, browser_page, graph_nodes
+from tests.ui.test_ui import ARTIFACTS, browser_page, graph_nodes, rendered
 from tests.ui.user_up import Banner, running_up
 
 pytestmark = [pytest.mark.slow, pytest.mark.emitters, pytest.mark.timeout(900)]
@@ -246,7 +246,7 @@ def test_dbt_guide_with_lineagehouse_up(user_up: UserUp, tmp_path: Path) -> None
         page.select_option("#f-namespace", "dbt")
         page.click("form.filters button[type=submit]")
         page.wait_for_function("location.hash.includes('namespace=dbt')")
-        page.wait_for_selector("table.runs-table tbody tr[data-run-id]")
+        rendered(page)
         rows = page.eval_on_selector_all(
             "table.runs-table tbody tr[data-run-id]",
             "rs => rs.map(r => [r.dataset.job, r.querySelector('td .badge').textContent])",

@@ -355,6 +355,15 @@ class Shots:
         self.taken.append(name)
 
 
+def rendered(page: Page) -> None:
+    """Wait until the page has finished rendering the current hash (`route()` in app.js
+    marks `#app` with it): after a click that changes the hash, the previous view, whose
+    elements may match the same selectors, stays on screen until then."""
+    page.wait_for_function(
+        "() => document.getElementById('app').dataset.rendered === (location.hash || '#')"
+    )
+
+
 def graph_nodes(page: Page) -> set[str]:
     return set(
         page.eval_on_selector_all("svg.graph g.node", "els => els.map(e => e.dataset.nodeId)")
@@ -367,6 +376,7 @@ def login(page: Page, url: str, key: str) -> None:
     page.fill("#api-key", key)
     page.click("#login-form button[type=submit]")
     page.wait_for_selector("table.runs-table tbody tr")
+    rendered(page)
 
 
 def seg(text: str) -> str:
@@ -452,11 +462,7 @@ def test_web_ui_with_real_emitters(
         page.fill("#f-job", "orders_pipeline")
         page.click("form.filters button[type=submit]")
         page.wait_for_function("location.hash.includes('job=orders_pipeline')")
-        page.wait_for_function(  # the filtered table, not the one the click left behind
-            "job => { const rs = document.querySelectorAll('table.runs-table tbody tr[data-job]');"
-            " return rs.length > 0 && [...rs].every(r => r.dataset.job === job); }",
-            arg="orders_pipeline",
-        )
+        rendered(page)  # the filtered table, not the one the click left behind
         rows = page.eval_on_selector_all(
             "table.runs-table tbody tr", "rs => rs.map(r => r.dataset.runId)"
         )
@@ -570,11 +576,13 @@ def test_web_ui_with_real_emitters(
         page.select_option("#f-kind", "duration_outlier")
         page.click("form.filters button[type=submit]")
         page.wait_for_function("location.hash.includes('kind=duration_outlier')")
-        page.wait_for_selector("table.issues-table tbody tr[data-issue-id]")
-        page.wait_for_function(
-            "[...document.querySelectorAll('table.issues-table tbody tr[data-kind]')]"
-            ".every(r => r.dataset.kind === 'duration_outlier')"
+        rendered(page)
+        kinds = set(
+            page.eval_on_selector_all(
+                "table.issues-table tbody tr[data-issue-id]", "rs => rs.map(r => r.dataset.kind)"
+            )
         )
+        assert kinds == {"duration_outlier"}, kinds
 
         # ---- the outlier run: Info (custom facet, SQL hidden), Duration, Compare
         page.click(f"table.issues-table a.run-link[href*='{outlier}']")

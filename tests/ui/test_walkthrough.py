@@ -24,7 +24,7 @@ import httpx
 import pytest
 
 from tests.conftest import REPO, lineagehouse_cmd, wait_for
-from tests.ui.test_ui import ARTIFACTS, DOCS_SHOTS, browser_page, graph_nodes
+from tests.ui.test_ui import ARTIFACTS, DOCS_SHOTS, browser_page, graph_nodes, rendered
 from tests.ui.user_up import Banner, running_up
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
@@ -119,11 +119,7 @@ def test_readme_walkthrough(user_up: tuple[Banner, Path, dict[str, str]], tmp_pa
         # ---- 2. Click shop_daily.load_revenue, then its graph
         page.locator("table.runs-table a.job-link", has_text=JOB).first.click()
         page.wait_for_function(f"location.hash.includes({JOB!r})")
-        page.wait_for_function(  # the filtered table, not the one the click left behind
-            "job => { const rs = document.querySelectorAll('table.runs-table tbody tr[data-job]');"
-            " return rs.length > 0 && [...rs].every(r => r.dataset.job === job); }",
-            arg=JOB,
-        )
+        rendered(page)  # the filtered table, not the one the click left behind
         rows = page.eval_on_selector_all(
             "table.runs-table tbody tr[data-job]", "rs => rs.map(r => r.dataset.job)"
         )
@@ -166,6 +162,7 @@ def test_readme_walkthrough(user_up: tuple[Banner, Path, dict[str, str]], tmp_pa
         # ---- 3. Issues shows one of each kind (the recovered run among the resolved ones)
         page.get_by_role("link", name="Issues", exact=True).click()
         page.wait_for_selector("table.issues-table tbody tr[data-issue-id]")
+        rendered(page)
         page.screenshot(path=str(shots_dir / "walkthrough-issues-open.png"))
         open_kinds = set(
             page.eval_on_selector_all(
@@ -175,7 +172,7 @@ def test_readme_walkthrough(user_up: tuple[Banner, Path, dict[str, str]], tmp_pa
         assert open_kinds == KINDS - {"run_failed"}, open_kinds
         page.get_by_role("link", name="Show open and resolved").click()
         page.wait_for_function("location.hash.includes('status=all')")
-        page.wait_for_selector("table.issues-table tbody tr[data-kind=run_failed]")
+        rendered(page)
         rows = page.eval_on_selector_all(
             "table.issues-table tbody tr[data-issue-id]",
             "rs => rs.map(r => [r.dataset.kind, r.innerText])",
