@@ -622,6 +622,27 @@ static PyObject *sorted_union(PyObject *current, PyObject *value) {
     return out;
 }
 
+/* Whether nested record `value` beats `current` under `op` (Py_LT: smaller, Py_GT:
+ * larger), compared as `sortable` tuples are, without building them: element by element,
+ * a None element after any value. 1 wins, 0 not (equal included), -1 error, -2 the two
+ * are not records of one shape (the same keys, the same objects, in the same order):
+ * the caller takes the general path. */
+static int record_wins(PyObject *value, PyObject *current, int op) {
+    if (PyDict_GET_SIZE(value) != PyDict_GET_SIZE(current)) return -2;
+    Py_ssize_t pos_a = 0, pos_b = 0;
+    PyObject *name_a, *a, *name_b, *b;
+    while (PyDict_Next(value, &pos_a, &name_a, &a)) {
+        if (!PyDict_Next(current, &pos_b, &name_b, &b) || name_a != name_b) return -2;
+        if (a == b) continue;
+        if (a == Py_None) return op == Py_GT; /* (True, None) > (False, b) */
+        if (b == Py_None) return op == Py_LT;
+        int equal = PyObject_RichCompareBool(a, b, Py_EQ);
+        if (equal < 0) return -1;
+        if (!equal) return PyObject_RichCompareBool(a, b, op);
+    }
+    return 0;
+}
+
 /* records._combine_into: fold `row` into `into` (a copy this call may change). */
 static int combine_into(PyObject *into, PyObject *row, PyObject *keys, PyObject *unions,
                         PyObject *minimum) {
@@ -637,7 +658,22 @@ static int combine_into(PyObject *into, PyObject *row, PyObject *keys, PyObject 
             if (!PyErr_Occurred()) PyErr_SetObject(PyExc_KeyError, name);
             return -1;
         }
-        if (value == Py_None) continue;
+        if (value == Py_None || value == current) continue;
+        if (PyDict_CheckExact(value) && PyDict_CheckExact(current)) {
+            /* a nested record, as in most aggregated columns: one pass, no tuples */
+            int is_key = PySet_Contains(keys, name);
+            int in_union = is_key == 0 ? PySet_Contains(unions, name) : 0;
+            int in_minimum = is_key == 0 ? PySet_Contains(minimum, name) : 0;
+            if (is_key < 0 || in_union < 0 || in_minimum < 0) return -1;
+            if (is_key) continue;
+            int wins = in_union ? -2 : record_wins(value, current, in_minimum ? Py_LT : Py_GT);
+            if (wins == -1) return -1;
+            if (wins == 0) continue;
+            if (wins == 1) {
+                if (PyDict_SetItem(into, name, value) < 0) return -1;
+                continue;
+            }
+        }
         Py_INCREF(current);
         PyObject *replacement = NULL; /* new reference: what `into[name]` becomes */
         int skip = PyObject_RichCompareBool(value, current, Py_EQ);

@@ -78,3 +78,20 @@ def test_the_same_errors() -> None:
             combine("jobs", [rows[0], extra_field], native=native)
         with pytest.raises(TypeError):  # a column whose values cannot be ordered
             combine("jobs", [rows[0], rows[0] | {"first_seen": "soon"}], native=native)
+
+
+def test_nested_records_of_another_shape_combine_as_in_python() -> None:
+    """C compares nested records of one shape in one pass; records whose keys differ in
+    order, in number or as objects (equal strings not shared) take the general path, and
+    give what the Python reference gives."""
+    base = derived(1)["jobs"][0]
+    sql = base["sql"]
+    reordered = dict(reversed(list(sql.items())))
+    later = {"time": sql["time"] + 1, "query": sql["query"] + " -- later"}
+    own_keys = {"".join(list(k)): v for k, v in later.items()}  # equal keys, new objects
+    shorter = {"time": sql["time"] + 2}
+    nulls = {key: None for key in sql}
+    for variant in (reordered, own_keys, shorter, nulls, later):
+        for pair in ([base, base | {"sql": variant}], [base | {"sql": variant}, base]):
+            assert combine("jobs", pair, native=True) == combine("jobs", pair, native=False)
+    assert combine("jobs", [base, base | {"sql": later}])[0]["sql"] == later
