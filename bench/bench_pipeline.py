@@ -1,6 +1,6 @@
 """Benchmark: events/s end to end, Kafka -> `lineagehouse worker` -> every derived table.
 
-Run: python bench/bench_pipeline.py [--events N] [--stages all|split|split2|up]
+Run: python bench/bench_pipeline.py [--events N] [--stages all|split|split2|up|...]
 
 Starts the embedded broker and ClickHouse server (as `up` does), pre-loads N events
 shaped like real ones (~4 KB: schemas, column lineage, statistics, quality metrics), and
@@ -47,6 +47,7 @@ from confluent_kafka import Consumer, Producer
 
 from lineagehouse.embedded.broker import start_broker
 from lineagehouse.embedded.process import free_port, http_ok, stop_process, wait_until
+from lineagehouse.processors.app import parse_stages
 from lineagehouse.processors.avro import encode as avro_encode
 from lineagehouse.processors.avro import schema_tag, splice
 from lineagehouse.processors.derive import derive
@@ -286,14 +287,16 @@ LAYOUTS = {  # --stages: the worker processes, one `--stage` each
     "all": ["all"],
     "split": ["sink", "processor"],
     "split2": ["sink", "processor", "processor"],
-    "up": ["all", "processor"],
+    "up": ["sink,issues", "processor", "processor"],
+    "all+processor": ["all", "processor"],
 }
 
 
 def start_workers(settings: Settings, stages: str, logs: Any) -> list[subprocess.Popen]:
     """`all`: one worker process; `split`: a sink process and a processor process;
     `split2`: a sink and two processor replicas (one consumer group); `up`: what
-    `lineagehouse up` starts on 2 cores, the worker and one more processor."""
+    `lineagehouse up` starts on 2 cores, the worker as `sink,issues` and two processors;
+    `all+processor`: what it started until session 14, the worker and one processor."""
     env = worker_env(settings)
     cmd = [sys.executable, "-m", "lineagehouse.cli", "worker"]
     procs = []
@@ -363,75 +366,81 @@ def latency_run(
     """Produce at `rate` events/s to workers laid out as `stages`; for sampled events,
     (seconds into the run when produced, seconds from produce to queryable run)."""
     procs = start_workers(settings, stages, logs)
-    client = clickhouse_connect.get_client(
-        host="127.0.0.1", port=int(settings.clickhouse.url.rsplit(":", 1)[1])
-    )
-    db = settings.clickhouse.database
-    producer = Producer({**settings.kafka.confluent_config(), "linger.ms": linger_ms})
-    sent: dict[str, float] = {}
-    seen: dict[str, float] = {}
-    done = threading.Event()
+    try:
+        client = clickhouse_connect.get_client(
+            host="127.0.0.1", port=int(settings.clickhouse.url.rsplit(":", 1)[1])
+        )
+        db = settings.clickhouse.database
+        producer = Producer({**settings.kafka.confluent_config(), "linger.ms": linger_ms})
+        sent: dict[str, float] = {}
+        seen: dict[str, float] = {}
+        done = threading.Event()
 
-    def poll() -> None:
-        while not done.is_set() or len(seen) < len(sent):
-            pending = [r for r in list(sent) if r not in seen][:500]
-            if pending:
-                found = client.query(
-                    f"SELECT DISTINCT run_id FROM {db}.runs WHERE run_id IN %(ids)s",
-                    parameters={"ids": pending},
-                ).result_columns
-                now = time.perf_counter()
-                for run_id in found[0] if found else []:
-                    seen.setdefault(run_id, now)
-            if done.is_set() and time.perf_counter() > stop_waiting:
-                return
-            time.sleep(0.05)
+        def poll() -> None:
+            while not done.is_set() or len(seen) < len(sent):
+                pending = [r for r in list(sent) if r not in seen][:500]
+                if pending:
+                    found = client.query(
+                        f"SELECT DISTINCT run_id FROM {db}.runs WHERE run_id IN %(ids)s",
+                        parameters={"ids": pending},
+                    ).result_columns
+                    now = time.perf_counter()
+                    for run_id in found[0] if found else []:
+                        seen.setdefault(run_id, now)
+                if done.is_set() and time.perf_counter() > stop_waiting:
+                    return
+                time.sleep(0.05)
 
-    # Warm up: the consumer-group join is not latency. Several processors join the group
-    # at different moments, and each join stops the group's consumption for a rebalance:
-    # warm up until every processor has consumed an event (one per partition per round).
-    ports = [
-        settings.worker.web_port + i for i, role in enumerate(LAYOUTS[stages]) if role != "sink"
-    ]
-    partitions = settings.topics.events_partitions
-    deadline, warm = time.monotonic() + 120, 10_000_000
-    while not all(
-        metric(scrape([port]), "lineagehouse_events_consumed_total") > 0 for port in ports
-    ):
-        if time.monotonic() > deadline:
-            raise SystemExit("latency run: not every processor consumed its warm-up events")
-        for partition in range(partitions):
-            event = bench_event(warm)
-            warm += 1
-            producer.produce(
-                settings.topics.events, encode(event), run_key(event), partition=partition
-            )
-        producer.flush(10)
-        time.sleep(2.0)
-    wait_until(lambda: client.command(f"SELECT count() FROM {db}.runs") > 0, "worker warm-up", 120)
-    stop_waiting = float("inf")
-    poller = threading.Thread(target=poll, daemon=True)
-    poller.start()
-    total = int(rate * seconds)
-    started = time.perf_counter()
-    for i in range(total):
-        due = started + i / rate
-        while time.perf_counter() < due:
-            time.sleep(0.0005)
-        event = bench_event(20_000_000 + i)
-        producer.produce(settings.topics.events, encode(event), run_key(event))
-        producer.poll(0)
-        if i % 50 == 0:
-            sent[event["run"]["runId"]] = time.perf_counter()
-        if i % 2000 == 0:
-            progress("latency run: paced events", i, total)
-    producer.flush(30)
-    progress("latency run: paced events", total, total)
-    stop_waiting = time.perf_counter() + 60
-    done.set()
-    poller.join(70)
-    for proc in procs:
-        stop_process(proc)
+        # Warm up: the consumer-group join is not latency. Several processors join the group
+        # at different moments, and each join stops the group's consumption for a rebalance:
+        # warm up until every processor has consumed an event (one per partition per round).
+        ports = [
+            settings.worker.web_port + i
+            for i, role in enumerate(LAYOUTS[stages])
+            if {"all", "processor"} & set(parse_stages(role))
+        ]
+        partitions = settings.topics.events_partitions
+        deadline, warm = time.monotonic() + 120, 10_000_000
+        while not all(
+            metric(scrape([port]), "lineagehouse_events_consumed_total") > 0 for port in ports
+        ):
+            if time.monotonic() > deadline:
+                raise SystemExit("latency run: not every processor consumed its warm-up events")
+            for partition in range(partitions):
+                event = bench_event(warm)
+                warm += 1
+                producer.produce(
+                    settings.topics.events, encode(event), run_key(event), partition=partition
+                )
+            producer.flush(10)
+            time.sleep(2.0)
+        wait_until(
+            lambda: client.command(f"SELECT count() FROM {db}.runs") > 0, "worker warm-up", 120
+        )
+        stop_waiting = float("inf")
+        poller = threading.Thread(target=poll, daemon=True)
+        poller.start()
+        total = int(rate * seconds)
+        started = time.perf_counter()
+        for i in range(total):
+            due = started + i / rate
+            while time.perf_counter() < due:
+                time.sleep(0.0005)
+            event = bench_event(20_000_000 + i)
+            producer.produce(settings.topics.events, encode(event), run_key(event))
+            producer.poll(0)
+            if i % 50 == 0:
+                sent[event["run"]["runId"]] = time.perf_counter()
+            if i % 2000 == 0:
+                progress("latency run: paced events", i, total)
+        producer.flush(30)
+        progress("latency run: paced events", total, total)
+        stop_waiting = time.perf_counter() + 60
+        done.set()
+        poller.join(70)
+    finally:  # an error here must not leave the workers running into the next run
+        for proc in procs:
+            stop_process(proc)
     return [(sent[r] - started, seen[r] - sent[r]) for r in sent if r in seen]
 
 

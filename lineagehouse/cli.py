@@ -131,18 +131,21 @@ def worker(
         str,
         typer.Option(
             help="all: every stage in this process; processor: events -> derived topics; "
-            "sink: derived topics -> ClickHouse; issues: detect issues and call webhooks "
-            "(scale each on its own)"
+            "sink: derived topics -> ClickHouse; issues: detect issues and call webhooks; "
+            "several joined by commas run in one process (e.g. sink,issues); scale each "
+            "on its own"
         ),
     ] = "all",
 ) -> None:
     """Run the pipeline: consume openlineage.events, write to ClickHouse, raise issues."""
-    from lineagehouse.processors.app import run_worker
+    from lineagehouse.processors.app import parse_stages, run_worker
 
-    if stage not in ("all", "processor", "sink", "issues"):
-        typer.echo(f"--stage {stage!r}: use all, processor, sink or issues", err=True)
-        raise typer.Exit(2)
-    run_worker(_settings(), stage)  # type: ignore[arg-type]
+    try:
+        parse_stages(stage)
+    except ValueError as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(2) from None
+    run_worker(_settings(), stage)
 
 
 @app.command()

@@ -185,19 +185,24 @@ class WorkerSettings(_Section):
     up_processors: int | None = Field(
         None,
         ge=0,
-        description="`up`: processor processes (`worker --stage processor`) it starts next "
-        "to the worker, which shares the events' partitions with them; their metrics are on "
-        "the web ports after the worker's. Default: one fewer than the usable CPU cores "
-        "(the process's CPU affinity, capped by a container's CPU limit), at most 3",
+        description="`up`: processor processes (`worker --stage processor`) it starts, "
+        "sharing the events' partitions; the worker then runs the sink and issues stages "
+        "only. 0: the worker runs every stage itself. Their metrics are on the web ports "
+        "after the worker's. Default: one per usable CPU core (the process's CPU affinity, "
+        "capped by a container's CPU limit), at most 4; 0 on one core",
     )
 
-    def extra_processors(self) -> int:
-        """How many `up` starts: the setting, or one per CPU core beyond the first (max 3).
-        The worker's processor, sink and issues stages share one Python process (one GIL),
-        and the processor alone fills it; another core runs another processor."""
+    def processor_processes(self) -> int:
+        """How many processor processes `up` starts: the setting, or one per usable core
+        (max 4), none on one core. The processor's Python work fills a process (one
+        GIL), so each core gets a processor; the sink and issues stages, which mostly wait
+        on ClickHouse and the broker, share one more process. A processor in the same
+        process as the sink got as many partitions as the others and less of a core: its
+        partitions finished last (BENCHMARKS.md, session 14)."""
         if self.up_processors is not None:
             return self.up_processors
-        return min(max(usable_cpus() - 1, 0), 3)
+        cores = usable_cpus()
+        return min(cores, 4) if cores > 1 else 0
 
 
 CGROUP_V2_CPU_MAX = Path("/sys/fs/cgroup/cpu.max")

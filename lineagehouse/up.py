@@ -1,8 +1,9 @@
 """`lineagehouse up`: the whole product on one machine, in the foreground.
 
 Starts, in order: the embedded broker, the embedded ClickHouse server, migrations, topics,
-the worker, more processor processes on a machine with more than one core
-(`worker.up_processors`), and the API. Ctrl-C or SIGTERM drains the worker (everything
+the worker, and the API. On a machine with more than one core the worker runs the sink and
+issues stages, and one processor process per core (`worker.up_processors`) does the
+processing. Ctrl-C or SIGTERM drains the worker (everything
 the broker holds reaches ClickHouse) and then stops every process in reverse order. A
 second Ctrl-C stops at once. The broker keeps topics in memory only: if it crashes, events
 not yet in ClickHouse are lost; the stored data is in `<data-dir>/clickhouse`.
@@ -272,7 +273,7 @@ def _start(
     log.info("schema is current", extra={"applied": [m.version for m in applied]})
     ensure_topics(settings)
 
-    worker = stack.spawn("worker", ["worker"], env)
+    worker = stack.spawn("worker", ["worker", "--stage", _worker_stage(settings)], env)
     for number, port in enumerate(_processor_ports(settings), start=1):
         stack.spawn(
             f"processor-{number}",
@@ -286,10 +287,18 @@ def _start(
         raise StartupError(f"worker exited with code {worker.returncode}")
 
 
+def _worker_stage(settings: Settings) -> str:
+    """The worker's `--stage`: every stage, unless processor processes do the processing."""
+    if not settings.worker.processor_processes():
+        return "all"
+    return "sink,issues" if settings.issues.enabled else "sink"
+
+
 def _processor_ports(settings: Settings) -> list[int]:
-    """The metrics port of each extra processor process (0: none, as the worker's)."""
+    """The metrics port of each processor process (0: none, as the worker's)."""
     port = settings.worker.web_port
-    return [port + i if port else 0 for i in range(1, settings.worker.extra_processors() + 1)]
+    count = settings.worker.processor_processes()
+    return [port + i if port else 0 for i in range(1, count + 1)]
 
 
 def _print_banner(

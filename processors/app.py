@@ -43,6 +43,22 @@ from lineagehouse.topics import ensure_topics
 log = logging.getLogger("lineagehouse.worker")
 
 Stage = Literal["all", "processor", "sink", "issues"]
+STAGES: tuple[str, ...] = ("processor", "sink", "issues")  # `all`: every one of them
+
+
+def parse_stages(text: str) -> tuple[str, ...]:
+    """`--stage`'s value: `all`, one stage, or several joined by commas (`sink,issues`),
+    in pipeline order. ValueError naming the fix for anything else."""
+    if text.strip() == "all":
+        return ("all",)
+    wanted = {part.strip() for part in text.split(",") if part.strip()}
+    unknown = sorted(wanted - set(STAGES))
+    if not wanted or unknown:
+        raise ValueError(
+            f"--stage {text!r}: use all, or one or more of {', '.join(STAGES)} joined by "
+            "commas (e.g. sink,issues)"
+        )
+    return tuple(stage for stage in STAGES if stage in wanted)
 
 
 def _credentials(settings: Settings) -> Any:
@@ -64,21 +80,26 @@ def _credentials(settings: Settings) -> Any:
     return faust.SSLCredentials(context)
 
 
-def stage_factories(settings: Settings, stage: Stage) -> list[tuple[str, Callable[[], Any]]]:
+def stage_factories(settings: Settings, stage: str) -> list[tuple[str, Callable[[], Any]]]:
+    """The stages one process runs, for `--stage` (`all` runs the issues stage only when
+    `issues.enabled`; named, it always runs)."""
+    stages = parse_stages(stage)
+    every = stages == ("all",)
     factories: list[tuple[str, Callable[[], Any]]] = []
-    if stage in ("all", "processor"):
+    if every or "processor" in stages:
         factories.append(("processor", lambda: ProcessorStage(settings)))
-    if stage in ("all", "sink"):
+    if every or "sink" in stages:
         factories.append(("sink", lambda: SinkStage(settings)))
-    if stage == "issues" or (stage == "all" and settings.issues.enabled):
+    if "issues" in stages or (every and settings.issues.enabled):
         factories.append(("issues", lambda: IssueStage(settings)))
     return factories
 
 
-def create_app(settings: Settings, stage: Stage = "all") -> faust.App:
+def create_app(settings: Settings, stage: str = "all") -> faust.App:
     kafka, worker = settings.kafka, settings.worker
     app = faust.App(
-        f"{worker.group_id}-{stage}",
+        # faust names internal topics after the app: no commas there
+        f"{worker.group_id}-{'-'.join(parse_stages(stage))}",
         broker=[f"kafka://{server.strip()}" for server in kafka.bootstrap_servers.split(",")],
         broker_credentials=_credentials(settings),
         broker_session_timeout=kafka.session_timeout_s,
@@ -129,7 +150,7 @@ def _guarded(name: str, run: Callable[[threading.Event], None], stop: threading.
         os._exit(1)
 
 
-def run_worker(settings: Settings, stage: Stage = "all") -> None:
+def run_worker(settings: Settings, stage: str = "all") -> None:
     """`lineagehouse worker`: create topics if missing, then run until stopped."""
     ensure_topics(settings)
     (settings.data_dir / "worker").mkdir(parents=True, exist_ok=True)

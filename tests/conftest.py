@@ -224,7 +224,7 @@ def start_worker(tmp_path: Path) -> Iterator[Callable[[Settings], subprocess.Pop
     def start(settings: Settings, stage: str = "all") -> subprocess.Popen:
         log = open(tmp_path / f"worker-{len(procs)}.log", "wb")  # noqa: SIM115
         env = settings_env(settings)
-        if stage == "sink":  # a process of its own next to the processor: its own port
+        if stage != "all":  # a process of its own next to others: its own port
             env["LINEAGEHOUSE_WORKER__WEB_PORT"] = str(free_port())
         proc = subprocess.Popen(
             lineagehouse_cmd("worker", "--stage", stage),

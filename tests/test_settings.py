@@ -163,14 +163,18 @@ def test_cgroup_cpu_limit(
     assert cgroup_cpu_limit(cpu_max, quota, period) == expected
 
 
-def test_up_starts_one_processor_per_usable_core_beyond_the_first() -> None:
+def test_up_starts_one_processor_per_usable_core() -> None:
     """`up`'s default counts the cores the process may run on, not the host's: pinned to
-    one core it starts no extra processor, pinned to two it starts one."""
+    one core it starts no processor process (the worker runs every stage), pinned to two
+    it starts two."""
     import os
 
     cores = sorted(os.sched_getaffinity(0))
-    code = "from lineagehouse.settings import Settings; print(Settings().worker.extra_processors())"
-    runs = {1: 0, 2: 1} if len(cores) >= 2 else {1: 0}
+    code = (
+        "from lineagehouse.settings import Settings; "
+        "print(Settings().worker.processor_processes())"
+    )
+    runs = {1: 0, 2: 2} if len(cores) >= 2 else {1: 0}
     for pinned, expected in runs.items():
         mask = ",".join(str(core) for core in cores[:pinned])
         out = subprocess.run(

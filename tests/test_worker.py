@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import signal
+import subprocess
 from collections.abc import Callable
 
 import orjson
@@ -15,7 +16,7 @@ from lineagehouse.processors.events import event_id
 from lineagehouse.settings import Settings
 from lineagehouse.store.migrations import migrate
 from lineagehouse.topics import ensure_topics
-from tests.conftest import produce, wait_for
+from tests.conftest import lineagehouse_cmd, produce, wait_for
 from tests.events import encode, lineage_event, run_event, run_key
 
 pytestmark = pytest.mark.timeout(300)
@@ -246,3 +247,35 @@ def test_derived_messages_say_how_old_their_input_is(
             seen.update(runs)
     consumer.close()
     assert seen == set(produced)
+
+
+def test_stage_lists_name_the_stages_a_process_runs(make_settings: Callable[..., Settings]) -> None:
+    """`--stage` takes `all`, one stage or several joined by commas (what `lineagehouse up`
+    gives its worker next to processor processes); anything else is refused with the fix."""
+    from lineagehouse.processors.app import parse_stages, stage_factories
+
+    settings = make_settings()
+    assert parse_stages("all") == ("all",)
+    assert parse_stages("issues, sink") == ("sink", "issues")  # pipeline order
+    names = {text: [n for n, _ in stage_factories(settings, text)] for text in ("all", "sink")}
+    names["sink,issues"] = [n for n, _ in stage_factories(settings, "sink,issues")]
+    assert names == {
+        "all": ["processor", "sink", "issues"],
+        "sink": ["sink"],
+        "sink,issues": ["sink", "issues"],
+    }
+    quiet = make_settings(issues={"enabled": False})
+    assert [n for n, _ in stage_factories(quiet, "all")] == ["processor", "sink"]
+    assert [n for n, _ in stage_factories(quiet, "sink,issues")] == ["sink", "issues"]
+    for bad in ("", "sinks", "all,sink", "sink,,bogus"):
+        with pytest.raises(ValueError, match="joined by commas"):
+            parse_stages(bad)
+    refused = subprocess.run(
+        lineagehouse_cmd("worker", "--stage", "sink,bogus"),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert refused.returncode == 2
+    assert "--stage 'sink,bogus'" in refused.stderr and "e.g. sink,issues" in refused.stderr
