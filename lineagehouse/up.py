@@ -3,10 +3,10 @@
 Starts, in order: the embedded broker, the embedded ClickHouse server, migrations, topics,
 the worker, and the API. On a machine with more than one core the worker runs the sink and
 issues stages, and one processor process per core (`worker.up_processors`) does the
-processing. Ctrl-C or SIGTERM drains the worker (everything
-the broker holds reaches ClickHouse) and then stops every process in reverse order. A
-second Ctrl-C stops at once. The broker keeps topics in memory only: if it crashes, events
-not yet in ClickHouse are lost; the stored data is in `<data-dir>/clickhouse`.
+processing. Ctrl-C or SIGTERM drains the worker (everything the broker holds reaches
+ClickHouse) and then stops every process in reverse order. A second Ctrl-C stops at once.
+The broker keeps topics in memory only: if it crashes, events not yet in ClickHouse are
+lost; the stored data is in `<data-dir>/clickhouse`.
 """
 
 from __future__ import annotations

@@ -42,7 +42,7 @@ from lineagehouse.topics import ensure_topics
 
 log = logging.getLogger("lineagehouse.worker")
 
-Stage = Literal["all", "processor", "sink", "issues"]
+Stage = Literal["all", "processor", "sink", "issues"]  # one `--stage` value each
 STAGES: tuple[str, ...] = ("processor", "sink", "issues")  # `all`: every one of them
 
 
