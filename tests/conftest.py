@@ -8,6 +8,8 @@ consumer-group names (`make_settings`), so tests never see each other's data.
 from __future__ import annotations
 
 import os
+import random
+import socket
 import subprocess
 import sys
 import time
@@ -24,6 +26,30 @@ from clickhouse_connect.driver.client import Client
 from lineagehouse.embedded.broker import start_broker
 from lineagehouse.embedded.process import free_port, http_ok, stop_process, wait_until
 from lineagehouse.settings import Settings, load_settings
+
+# The metrics ports `lineagehouse up` takes: the worker's, then one per processor process
+# (at most 4).
+UP_WEB_PORTS = 5
+
+
+def free_port_run(count: int) -> int:
+    """A free port whose `count - 1` successors are free too, below the kernel's ephemeral
+    range: a port after one from `free_port()` can meanwhile become the local end of any
+    outgoing connection (a processor of `up` once failed to bind it)."""
+    low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    for port in random.sample(range(20_000, min(low, 32_768) - count), 200):
+        sockets = [socket.socket() for _ in range(count)]
+        try:
+            for offset, sock in enumerate(sockets):
+                sock.bind(("127.0.0.1", port + offset))
+        except OSError:
+            continue
+        finally:
+            for sock in sockets:
+                sock.close()
+        return port
+    raise RuntimeError(f"no {count} free consecutive ports below the ephemeral range")
+
 
 REPO = Path(__file__).resolve().parent.parent
 SHARED = REPO.parent / "shared"

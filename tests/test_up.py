@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import os
-import random
 import signal
-import socket
 import subprocess
 import uuid
 from collections.abc import Iterator
@@ -23,25 +21,9 @@ from openlineage.client.transport.kafka import KafkaConfig, KafkaTransport
 from lineagehouse.drain import wait_until_drained
 from lineagehouse.embedded.process import free_port, port_open, stop_process
 from lineagehouse.settings import load_settings
-from tests.conftest import lineagehouse_cmd, wait_for
+from tests.conftest import UP_WEB_PORTS, free_port_run, lineagehouse_cmd, wait_for
 
 pytestmark = pytest.mark.timeout(600)
-
-
-def free_port_pair() -> int:
-    """A port that is free and whose successor is free too, below the kernel's ephemeral
-    range: a port after one from `free_port()` can meanwhile become the local end of
-    any outgoing connection (the extra processor once failed to bind it)."""
-    low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
-    for port in random.sample(range(20_000, min(low, 32_768) - 1), 200):
-        try:
-            with socket.socket() as first, socket.socket() as second:
-                first.bind(("127.0.0.1", port))
-                second.bind(("127.0.0.1", port + 1))
-        except OSError:
-            continue
-        return port
-    raise RuntimeError("no two free consecutive ports below the ephemeral range")
 
 
 class Up:
@@ -50,7 +32,7 @@ class Up:
     def __init__(self, data_dir: Path) -> None:
         self.data_dir = data_dir
         self.kafka_port, self.ch_port, self.api_port = free_port(), free_port(), free_port()
-        self.web_port = free_port_pair()  # the worker's metrics; the extra processor's next
+        self.web_port = free_port_run(UP_WEB_PORTS)  # the worker's metrics; processors' next
         self.proc: subprocess.Popen | None = None
         self.runs = 0
 

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from lineagehouse.embedded.process import free_port, stop_process
-from tests.conftest import lineagehouse_cmd, wait_for
+from tests.conftest import UP_WEB_PORTS, free_port_run, lineagehouse_cmd, wait_for
 
 
 class Banner:
@@ -48,8 +48,8 @@ def running_up(home: Path, data_dir: Path, env: dict[str, str], out_path: Path) 
     """Run `lineagehouse up` in `home` on `data_dir` until the block ends (then Ctrl-C)."""
     up_env = {
         **env,
-        # only so that two test runs on one machine do not fight over the metrics port
-        "LINEAGEHOUSE_WORKER__WEB_PORT": str(free_port()),
+        # only so that two test runs on one machine do not fight over the metrics ports
+        "LINEAGEHOUSE_WORKER__WEB_PORT": str(free_port_run(UP_WEB_PORTS)),
         "LINEAGEHOUSE_WORKER__WEB_HOST": "127.0.0.1",
     }
     args = ["up", "--data-dir", str(data_dir)]
