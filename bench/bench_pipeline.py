@@ -60,7 +60,7 @@ from lineagehouse.topics import ensure_topics
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
-from tests.conftest import settings_env  # noqa: E402
+from tests.conftest import free_port_run, settings_env  # noqa: E402
 from tests.events import encode, lineage_event, run_key  # noqa: E402
 from tests.model import expected_counts, stored_counts  # noqa: E402
 
@@ -329,7 +329,7 @@ def run_pipeline(
     while time.monotonic() < deadline:
         for proc in procs:
             if proc.poll() is not None:
-                raise SystemExit(f"worker exited with {proc.returncode}; see the log")
+                raise SystemExit(f"worker {proc.args[-1]} exited with {proc.returncode}")
         text = scrape(ports)
         consumed = metric(text, "lineagehouse_events_consumed_total")
         if consumed and first is None:
@@ -477,7 +477,10 @@ def main() -> None:
         TUNING["sink_backlog_flush_interval_s"] = args.backlog_flush_interval_s
 
     with tempfile.TemporaryDirectory() as tmp:
-        kafka_port, ch_port, web = free_port(), free_port(), free_port()
+        kafka_port, ch_port = free_port(), free_port()
+        # one metrics port per worker process, in a run below the ephemeral range (a port
+        # after a free one may meanwhile be the local end of an outgoing connection)
+        web = free_port_run(max(len(layout) for layout in LAYOUTS.values()))
         logs = open(Path(tmp) / "services.log", "wb")  # noqa: SIM115
         broker = start_broker("127.0.0.1", kafka_port, output=logs)
         env = {**os.environ, "LINEAGEHOUSE_LOG_FORMAT": "text"}
@@ -543,6 +546,11 @@ def main() -> None:
             if args.latency_trace:
                 lines = [f"{at:.3f},{latency:.3f}" for at, latency in sorted(samples)]
                 args.latency_trace.write_text("produced_s,latency_s\n" + "\n".join(lines) + "\n")
+        except BaseException:  # the log goes with the temporary directory: show its end
+            logs.flush()
+            tail = (Path(tmp) / "services.log").read_bytes()[-6000:]
+            print(tail.decode("utf-8", "replace"), file=sys.stderr)
+            raise
         finally:
             for proc in procs:
                 stop_process(proc)
