@@ -63,6 +63,9 @@ INSERT_SETTINGS = {
 
 # The least time a flush waits after its first message was produced (see flush_due).
 MIN_FLUSH_WAIT_S = 0.25
+# In a backlog, rows wait for more rows; after this long with no message, none are coming
+# (the backlog is worked off): write them without waiting out the rest (see flush_now).
+QUIET_FLUSH_S = 0.5
 
 
 class SinkStopped(Exception):
@@ -184,6 +187,8 @@ class SinkStage:
         consumed: list[Message] = []
         rows = 0
         due = 0.0  # when the rows buffered now are written (monotonic clock)
+        backlog = False  # whether they wait for larger inserts (see flush_now)
+        arrived = 0.0  # when the last message came (monotonic clock)
         try:
             while not stop.is_set():
                 wait = worker.sink_flush_interval_s
@@ -191,16 +196,19 @@ class SinkStage:
                     wait = max(0.0, due - time.monotonic())
                 called = time.monotonic()
                 messages = usable(self.consumer.consume(1000, min(wait, 0.1)), self.consumer)
+                if messages:
+                    arrived = time.monotonic()
                 for msg in messages:  # a flush holds at most about sink_batch_rows rows
                     if not consumed:
                         due = flush_due(msg, worker, called, time.time())
+                        backlog = in_backlog(msg, worker, time.time())
                     consumed.append(msg)
                     rows += self._buffer(msg, buffers)
                     self.faults.reached("sink.after_consume")
                     if rows >= worker.sink_batch_rows:
                         self._flush(buffers, consumed, stop)
                         buffers, consumed, rows = {}, [], 0
-                if consumed and time.monotonic() >= due:
+                if consumed and flush_now(time.monotonic(), due, backlog, arrived):
                     self._flush(buffers, consumed, stop)
                     buffers, consumed, rows = {}, [], 0
             if consumed:  # a clean stop writes what it holds
@@ -289,8 +297,7 @@ def flush_due(msg: Message, worker: WorkerSettings, received: float, now: float)
     kind, millis = msg.timestamp()
     if kind != TIMESTAMP_NOT_AVAILABLE:
         produced_age = min(max(now - millis / 1000, 0.0), 60.0)
-    sent = dict(msg.headers() or ()).get(INPUT_TIME_HEADER, b"")
-    input_age = now - int(sent) / 1000 if sent.isdigit() and int(sent) > 0 else None
+    input_age = _input_age(msg, now)
     least = min(MIN_FLUSH_WAIT_S, worker.sink_flush_interval_s)
     backlog = worker.sink_backlog_flush_interval_s
     if input_age is not None and input_age > backlog:
@@ -303,6 +310,29 @@ def flush_due(msg: Message, worker: WorkerSettings, received: float, now: float)
     # ... but never sooner than MIN_FLUSH_WAIT_S after the message was produced: rows that
     # arrive late anyway still gather into inserts of several processor batches.
     return max(received - age + worker.sink_flush_interval_s, received - produced_age + least)
+
+
+def _input_age(msg: Message, now: float) -> float | None:
+    """Seconds since the oldest input event of the message's processor batch was produced
+    (its `lineagehouse.input-time` header); None without a usable header."""
+    sent = dict(msg.headers() or ()).get(INPUT_TIME_HEADER, b"")
+    return now - int(sent) / 1000 if sent.isdigit() and int(sent) > 0 else None
+
+
+def in_backlog(msg: Message, worker: WorkerSettings, now: float) -> bool:
+    """Whether a flush that begins with `msg` waits for a backlog's larger inserts
+    (`flush_due`)."""
+    input_age = _input_age(msg, now)
+    return input_age is not None and input_age > worker.sink_backlog_flush_interval_s
+
+
+def flush_now(now: float, due: float, backlog: bool, arrived: float) -> bool:
+    """Whether buffered rows are written now (monotonic clock): once due; in a backlog
+    also once no message came for QUIET_FLUSH_S. Their wait was for more rows, and at the
+    end of a backlog no more come: the last rows of a backlog waited up to
+    `sink_backlog_flush_interval_s` with the whole pipeline idle (BENCHMARKS.md,
+    session 14)."""
+    return now >= due or (backlog and now - arrived >= QUIET_FLUSH_S)
 
 
 def write_records(

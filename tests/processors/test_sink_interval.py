@@ -7,7 +7,13 @@ import pytest
 from confluent_kafka import TIMESTAMP_CREATE_TIME, Message
 
 from lineagehouse.processors.avro import INPUT_TIME_HEADER
-from lineagehouse.processors.sink import MIN_FLUSH_WAIT_S, flush_due
+from lineagehouse.processors.sink import (
+    MIN_FLUSH_WAIT_S,
+    QUIET_FLUSH_S,
+    flush_due,
+    flush_now,
+    in_backlog,
+)
 from lineagehouse.settings import WorkerSettings
 
 WORKER = WorkerSettings(sink_flush_interval_s=1.0, sink_backlog_flush_interval_s=3.0)
@@ -90,3 +96,19 @@ def test_the_backlog_interval_never_shortens_the_flush_interval() -> None:
 def test_a_short_flush_interval_shortens_the_least_wait_too() -> None:
     quick = WorkerSettings(sink_flush_interval_s=0.1, sink_backlog_flush_interval_s=3.0)
     assert wait(message(input_ago=1.0, produced_ago=0.0), quick) == pytest.approx(0.1)
+
+
+def test_a_backlog_flush_goes_once_no_more_rows_come() -> None:
+    """In a backlog, rows wait for more rows; once nothing came for QUIET_FLUSH_S (the
+    backlog is worked off) they are written without waiting out the rest."""
+    assert in_backlog(message(input_ago=6.5, produced_ago=0.0), WORKER, NOW)
+    assert not in_backlog(message(input_ago=0.5, produced_ago=0.1), WORKER, NOW)
+    assert not in_backlog(message(input_ago=None, produced_ago=9.0), WORKER, NOW)
+    due, arrived = READ + 3.0, READ
+    quiet = READ + QUIET_FLUSH_S
+    assert not flush_now(quiet - 0.01, due, True, arrived)  # rows may still come
+    assert flush_now(quiet, due, True, arrived)  # none came: write them
+    assert not flush_now(quiet, due, True, quiet - 0.1)  # one just came: keep waiting
+    # Outside a backlog the wait is the flush interval's, quiet or not.
+    assert not flush_now(quiet + 1.0, due, False, arrived)
+    assert flush_now(due, due, False, arrived) and flush_now(due, due, True, due - 0.01)
