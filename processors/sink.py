@@ -5,11 +5,12 @@ Commit protocol of this stage (see ARCHITECTURE.md for the whole):
 1. Consume messages from every derived topic (confluent-kafka, manual commits) and keep
    them per table and schema version; nothing is decoded in Python.
 2. When `worker.sink_batch_rows` rows are buffered (the `lineagehouse.rows` header), or
-   the input events behind the oldest message are due (`flush_due`), join each table's
-   messages into one Avro container (`avro.splice`) and insert it (`FORMAT Avro`),
-   retrying with backoff until ClickHouse acknowledged (blocking is the backpressure;
-   nothing is dropped). The tables are written together, then `runs` last (a reader
-   who sees a run sees its edges, datasets and facets).
+   the input events behind the oldest message are due (`flush_due`; in a backlog, also
+   once no more messages come: `flush_now`), join each table's messages into one Avro
+   container (`avro.splice`) and insert it (`FORMAT Avro`), retrying with backoff until
+   ClickHouse acknowledged (blocking is the backpressure; nothing is dropped). The
+   tables are written together, then `runs` last (a reader who sees a run sees its
+   edges, datasets and facets).
 3. Only then commit the offsets of every message whose rows were inserted.
 
 A crash before 3 replays those messages; every table collapses the copies (identities
