@@ -201,8 +201,7 @@ class SinkStage:
                     arrived = time.monotonic()
                 for msg in messages:  # a flush holds at most about sink_batch_rows rows
                     if not consumed:
-                        due = flush_due(msg, worker, called, time.time())
-                        backlog = in_backlog(msg, worker, time.time())
+                        due, backlog = flush_due(msg, worker, called, time.time())
                     consumed.append(msg)
                     rows += self._buffer(msg, buffers)
                     self.faults.reached("sink.after_consume")
@@ -281,9 +280,12 @@ class SinkStage:
             future.result()
 
 
-def flush_due(msg: Message, worker: WorkerSettings, received: float, now: float) -> float:
+def flush_due(
+    msg: Message, worker: WorkerSettings, received: float, now: float
+) -> tuple[float, bool]:
     """When the rows of a flush that begins with `msg` are written, on the monotonic clock
-    of `received` (when `msg` was read; `now` is the wall clock then).
+    of `received` (when `msg` was read; `now` is the wall clock then), and whether theirs
+    is a backlog's wait (`flush_now` ends it early when no more rows come).
 
     Rows wait until the input events they come from are `sink_flush_interval_s` old (the
     oldest input of the message's processor batch, its `lineagehouse.input-time` header),
@@ -298,7 +300,8 @@ def flush_due(msg: Message, worker: WorkerSettings, received: float, now: float)
     kind, millis = msg.timestamp()
     if kind != TIMESTAMP_NOT_AVAILABLE:
         produced_age = min(max(now - millis / 1000, 0.0), 60.0)
-    input_age = _input_age(msg, now)
+    sent = dict(msg.headers() or ()).get(INPUT_TIME_HEADER, b"")
+    input_age = now - int(sent) / 1000 if sent.isdigit() and int(sent) > 0 else None
     least = min(MIN_FLUSH_WAIT_S, worker.sink_flush_interval_s)
     backlog = worker.sink_backlog_flush_interval_s
     if input_age is not None and input_age > backlog:
@@ -306,25 +309,12 @@ def flush_due(msg: Message, worker: WorkerSettings, received: float, now: float)
         # interval: a pipeline that falls just behind does not get a whole interval more
         # (that step once turned a 3 s lag into 6-7 s of latency).
         most = max(backlog, worker.sink_flush_interval_s)
-        return received - produced_age + min(most, max(input_age - backlog, least))
+        return received - produced_age + min(most, max(input_age - backlog, least)), True
     age = produced_age if input_age is None else min(max(input_age, produced_age), 60.0)
     # ... but never sooner than MIN_FLUSH_WAIT_S after the message was produced: rows that
     # arrive late anyway still gather into inserts of several processor batches.
-    return max(received - age + worker.sink_flush_interval_s, received - produced_age + least)
-
-
-def _input_age(msg: Message, now: float) -> float | None:
-    """Seconds since the oldest input event of the message's processor batch was produced
-    (its `lineagehouse.input-time` header); None without a usable header."""
-    sent = dict(msg.headers() or ()).get(INPUT_TIME_HEADER, b"")
-    return now - int(sent) / 1000 if sent.isdigit() and int(sent) > 0 else None
-
-
-def in_backlog(msg: Message, worker: WorkerSettings, now: float) -> bool:
-    """Whether a flush that begins with `msg` waits for a backlog's larger inserts
-    (`flush_due`)."""
-    input_age = _input_age(msg, now)
-    return input_age is not None and input_age > worker.sink_backlog_flush_interval_s
+    due = max(received - age + worker.sink_flush_interval_s, received - produced_age + least)
+    return due, False
 
 
 def flush_now(now: float, due: float, backlog: bool, arrived: float) -> bool:

@@ -12,7 +12,6 @@ from lineagehouse.processors.sink import (
     QUIET_FLUSH_S,
     flush_due,
     flush_now,
-    in_backlog,
 )
 from lineagehouse.settings import WorkerSettings
 
@@ -41,7 +40,12 @@ def message(
 
 def wait(msg: Message, worker: WorkerSettings = WORKER) -> float:
     """Seconds from reading `msg` until its flush is due (negative: overdue)."""
-    return flush_due(msg, worker, READ, NOW) - READ
+    return flush_due(msg, worker, READ, NOW)[0] - READ
+
+
+def backlog(msg: Message) -> bool:
+    """Whether `msg` begins a flush that waits for a backlog's larger inserts."""
+    return flush_due(msg, WORKER, READ, NOW)[1]
 
 
 def test_rows_wait_until_their_input_events_are_the_flush_interval_old() -> None:
@@ -101,9 +105,9 @@ def test_a_short_flush_interval_shortens_the_least_wait_too() -> None:
 def test_a_backlog_flush_goes_once_no_more_rows_come() -> None:
     """In a backlog, rows wait for more rows; once nothing came for QUIET_FLUSH_S (the
     backlog is worked off) they are written without waiting out the rest."""
-    assert in_backlog(message(input_ago=6.5, produced_ago=0.0), WORKER, NOW)
-    assert not in_backlog(message(input_ago=0.5, produced_ago=0.1), WORKER, NOW)
-    assert not in_backlog(message(input_ago=None, produced_ago=9.0), WORKER, NOW)
+    assert backlog(message(input_ago=6.5, produced_ago=0.0))
+    assert not backlog(message(input_ago=0.5, produced_ago=0.1))
+    assert not backlog(message(input_ago=None, produced_ago=9.0))
     due, arrived = READ + 3.0, READ
     quiet = READ + QUIET_FLUSH_S
     assert not flush_now(quiet - 0.01, due, True, arrived)  # rows may still come
