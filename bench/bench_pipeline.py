@@ -40,7 +40,7 @@ import urllib.request
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import clickhouse_connect
 from confluent_kafka import Consumer, Producer
@@ -137,10 +137,26 @@ def peak_rss_mb(pid: int) -> float:
     return 0.0
 
 
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU seconds of a process and of its live descendants (Linux)."""
+class Usage(NamedTuple):
+    """What a process (with its live descendants) used: CPU seconds, of which in the
+    kernel, and minor page faults (each maps a fresh page, zeroed by the kernel)."""
+
+    cpu_s: float = 0.0
+    system_s: float = 0.0
+    minor_faults: int = 0
+
+    def __add__(self, other: object) -> Usage:
+        assert isinstance(other, Usage)
+        return Usage(*(a + b for a, b in zip(self, other, strict=True)))
+
+    def __sub__(self, other: Usage) -> Usage:
+        return Usage(*(a - b for a, b in zip(self, other, strict=True)))
+
+
+def process_usage(pid: int) -> Usage:
+    """The `Usage` of a process and of its live descendants so far (Linux)."""
     tick = os.sysconf("SC_CLK_TCK")
-    stats: dict[int, tuple[int, float]] = {}
+    stats: dict[int, tuple[int, Usage]] = {}
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
@@ -148,14 +164,21 @@ def cpu_seconds(pid: int) -> float:
             fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
         except OSError:
             continue
-        # after the command: state, ppid, ..., utime (14th field of the line), stime
-        stats[int(entry.name)] = (int(fields[1]), (int(fields[11]) + int(fields[12])) / tick)
-    total, todo = 0.0, [pid]
+        # after the command: state, ppid, ..., minflt (10th field of the line), ...,
+        # utime (14th), stime (15th)
+        user, system = int(fields[11]) / tick, int(fields[12]) / tick
+        stats[int(entry.name)] = (int(fields[1]), Usage(user + system, system, int(fields[7])))
+    total, todo = Usage(), [pid]
     while todo:
         current = todo.pop()
-        total += stats.get(current, (0, 0.0))[1]
+        total += stats.get(current, (0, Usage()))[1]
         todo.extend(child for child, (parent, _) in stats.items() if parent == current)
     return total
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of a process and of its live descendants (Linux)."""
+    return process_usage(pid).cpu_s
 
 
 def preload(settings: Settings, n: int) -> float:
@@ -310,18 +333,18 @@ def start_workers(settings: Settings, stages: str, logs: Any) -> list[subprocess
 
 def run_pipeline(
     settings: Settings, n: int, stages: str, logs: Any, services: dict[str, int]
-) -> tuple[float, float, list[subprocess.Popen], dict[str, float]]:
-    """(events/s, seconds, the workers, CPU seconds per process) from the first consumed
+) -> tuple[float, float, list[subprocess.Popen], dict[str, Usage]]:
+    """(events/s, seconds, the workers, the `Usage` of each process) from the first consumed
     message until the sink committed every derived message. `services`: name -> pid of
     the other processes whose CPU time counts (ClickHouse, the broker)."""
     procs = start_workers(settings, stages, logs)
 
-    def cpu() -> dict[str, float]:
-        used = {name: cpu_seconds(pid) for name, pid in services.items()}
-        used["worker"] = sum(cpu_seconds(proc.pid) for proc in procs)
+    def usage() -> dict[str, Usage]:
+        used = {name: process_usage(pid) for name, pid in services.items()}
+        used["worker"] = sum((process_usage(proc.pid) for proc in procs), Usage())
         return used
 
-    cpu_at_first: dict[str, float] = {}
+    at_first: dict[str, Usage] = {}
     ports = [settings.worker.web_port + i for i in range(len(procs))]
     first = None
     shown = -1
@@ -334,7 +357,7 @@ def run_pipeline(
         consumed = metric(text, "lineagehouse_events_consumed_total")
         if consumed and first is None:
             first = time.perf_counter()
-            cpu_at_first = cpu()
+            at_first = usage()
         # accepted counts a batch once the broker acknowledged all it produced, and the
         # derived-message counter moves at the same time: no batch is in flight after it.
         accepted = metric(text, "lineagehouse_events_accepted_total")
@@ -345,8 +368,8 @@ def run_pipeline(
             progress("pipeline: events written", shown, n)
         if accepted >= n and produced and committed >= produced:
             elapsed = time.perf_counter() - (first or time.perf_counter())
-            cpu_at_end = cpu()
-            used = {name: cpu_at_end[name] - cpu_at_first.get(name, 0.0) for name in cpu_at_end}
+            at_end = usage()
+            used = {name: at_end[name] - at_first.get(name, Usage()) for name in at_end}
             print("  where the worker's time went (seconds, summed over batches):")
             for name in (
                 "lineagehouse_processor_batch_seconds_sum",
@@ -522,7 +545,7 @@ def main() -> None:
             rows_rate, insert_events_rate, rows_per_event = insert_rate(ref, 20_000)
 
             services = {"clickhouse": ch_proc.pid, "broker": broker.pid}
-            pipeline_rate, elapsed, procs, cpu_used = run_pipeline(
+            pipeline_rate, elapsed, procs, used = run_pipeline(
                 main_run, n, args.stages, logs, services
             )
             worker_rss = sum(peak_rss_mb(p.pid) for p in procs)
@@ -558,7 +581,9 @@ def main() -> None:
             stop_process(broker)
             logs.close()
 
-    cpu_us = {name: seconds / n * 1e6 for name, seconds in cpu_used.items()}
+    cpu_us = {name: usage.cpu_s / n * 1e6 for name, usage in used.items()}
+    system_us = {name: usage.system_s / n * 1e6 for name, usage in used.items()}
+    faults = {name: usage.minor_faults / n for name, usage in used.items()}
     cpu_total = sum(cpu_us.values())
     cores = usable_cpus()
     p50 = statistics.median(latencies) if latencies else float("nan")
@@ -581,6 +606,14 @@ def main() -> None:
         (
             "CPU per event: worker / ClickHouse / broker, us",
             f"{cpu_us['worker']:,.0f} / {cpu_us['clickhouse']:,.0f} / {cpu_us['broker']:,.0f}",
+        ),
+        (
+            "  of which in the kernel, us",
+            " / ".join(f"{system_us[name]:,.0f}" for name in ("worker", "clickhouse", "broker")),
+        ),
+        (
+            "  minor page faults per event",
+            " / ".join(f"{faults[name]:,.1f}" for name in ("worker", "clickhouse", "broker")),
         ),
         (
             f"  = all {cpu_total:,.0f} us: ceiling on {cores} cores, events/s",
@@ -613,6 +646,8 @@ def main() -> None:
                 "ratio_faust_noop": round(pipeline_rate / noop_rate, 2),
                 "ratio_clickhouse": round(pipeline_rate / insert_events_rate, 2),
                 "cpu_us_per_event": {name: round(us) for name, us in cpu_us.items()},
+                "system_us_per_event": {name: round(us) for name, us in system_us.items()},
+                "minor_faults_per_event": {name: round(f, 2) for name, f in faults.items()},
                 "cpu_ceiling_per_s": round(cores * 1e6 / cpu_total),
                 "peak_rss_mb": {
                     "worker": round(worker_rss),
