@@ -19,6 +19,10 @@ measures in the same run:
     `linger.ms` is 5 (`--latency-linger-ms`): on the embedded broker the number of record
     batches it makes costs the broker (bench_broker.py).
 
+`--input-compression zstd` (or gzip, snappy, lz4) compresses the events as an emitter's
+Kafka transport may (its producer's `compression.type`); the faust reference then reads
+an uncompressed copy when faust's client has no codec for it here.
+
 Worker settings: `--batch-timeout-s`, `--flush-interval-s`, `--backlog-flush-interval-s`,
 and any LINEAGEHOUSE_... variable in the benchmark's environment.
 
@@ -181,9 +185,14 @@ def cpu_seconds(pid: int) -> float:
     return process_usage(pid).cpu_s
 
 
-def preload(settings: Settings, n: int) -> float:
+def preload(settings: Settings, n: int, compression: str = "none") -> float:
     producer = Producer(
-        {**settings.kafka.confluent_config(), "linger.ms": 20, "enable.idempotence": True}
+        {
+            **settings.kafka.confluent_config(),
+            "linger.ms": 20,
+            "enable.idempotence": True,
+            "compression.type": compression,
+        }
     )
     started = time.perf_counter()
     for i in range(n):
@@ -246,6 +255,19 @@ async def noop(stream):
             os._exit(0)
 app.main()
 """
+
+
+INPUT_COMPRESSIONS = ("none", "gzip", "snappy", "lz4", "zstd")
+
+
+def aiokafka_reads(compression: str) -> bool:
+    """Whether faust's Kafka client (aiokafka) can read batches compressed this way here:
+    beyond gzip it needs codec libraries this project does not install."""
+    if compression == "none":
+        return True
+    from aiokafka import codec
+
+    return bool(getattr(codec, f"has_{compression}")())
 
 
 def faust_noop_rate(settings: Settings, n: int, tmp: str) -> float:
@@ -384,7 +406,13 @@ def run_pipeline(
 
 
 def latency_run(
-    settings: Settings, rate: float, seconds: float, stages: str, logs: Any, linger_ms: float = 5
+    settings: Settings,
+    rate: float,
+    seconds: float,
+    stages: str,
+    logs: Any,
+    linger_ms: float = 5,
+    compression: str = "none",
 ) -> list[tuple[float, float]]:
     """Produce at `rate` events/s to workers laid out as `stages`; for sampled events,
     (seconds into the run when produced, seconds from produce to queryable run)."""
@@ -394,7 +422,13 @@ def latency_run(
             host="127.0.0.1", port=int(settings.clickhouse.url.rsplit(":", 1)[1])
         )
         db = settings.clickhouse.database
-        producer = Producer({**settings.kafka.confluent_config(), "linger.ms": linger_ms})
+        producer = Producer(
+            {
+                **settings.kafka.confluent_config(),
+                "linger.ms": linger_ms,
+                "compression.type": compression,
+            }
+        )
         sent: dict[str, float] = {}
         seen: dict[str, float] = {}
         done = threading.Event()
@@ -485,6 +519,13 @@ def main() -> None:
     parser.add_argument(
         "--latency-rate", type=float, help="events/s of the latency run (default: half the peak)"
     )
+    parser.add_argument(
+        "--input-compression",
+        choices=INPUT_COMPRESSIONS,
+        default="none",
+        help="compression.type of the producers that write the events (as an emitter's "
+        "Kafka transport config may set it)",
+    )
     parser.add_argument("--batch-timeout-s", type=float, help="worker.batch_timeout_s")
     parser.add_argument("--flush-interval-s", type=float, help="worker.sink_flush_interval_s")
     parser.add_argument(
@@ -533,14 +574,24 @@ def main() -> None:
                 migrate(settings)
             ensure_topics(main_run)
             event_bytes = len(encode(bench_event(1)))
-            print(f"{n:,} events of ~{event_bytes:,} bytes; worker stages: {args.stages}")
-            produce_rate = preload(main_run, n)
+            print(
+                f"{n:,} events of ~{event_bytes:,} bytes; worker stages: {args.stages}; "
+                f"compression of the events: {args.input_compression}"
+            )
+            produce_rate = preload(main_run, n, args.input_compression)
             print("  computing the expected model ...", flush=True)
             expected = expected_counts([bench_event(i) for i in range(n)])
             print("  reference: confluent-kafka consume ...", flush=True)
             raw_rate = raw_consume_rate(main_run, n)
             print("  reference: faust no-op agent ...", flush=True)
-            noop_rate = faust_noop_rate(main_run, min(n, args.noop_events), tmp)
+            noop_events = min(n, args.noop_events)
+            noop_source = main_run
+            if not aiokafka_reads(args.input_compression):
+                # faust's client cannot read these batches here: it reads an uncompressed copy
+                noop_source = ref
+                ensure_topics(ref)
+                preload(ref, noop_events)
+            noop_rate = faust_noop_rate(noop_source, noop_events, tmp)
             print("  reference: ClickHouse inserts of derived rows ...", flush=True)
             rows_rate, insert_events_rate, rows_per_event = insert_rate(ref, 20_000)
 
@@ -563,7 +614,13 @@ def main() -> None:
             ensure_topics(paced)
             paced_rate = args.latency_rate or pipeline_rate / 2
             samples = latency_run(
-                paced, paced_rate, args.latency_seconds, args.stages, logs, args.latency_linger_ms
+                paced,
+                paced_rate,
+                args.latency_seconds,
+                args.stages,
+                logs,
+                args.latency_linger_ms,
+                args.input_compression,
             )
             latencies = sorted(latency for _, latency in samples)
             if args.latency_trace:
@@ -635,6 +692,7 @@ def main() -> None:
                 "events": n,
                 "event_bytes": event_bytes,
                 "stages": args.stages,
+                "input_compression": args.input_compression,
                 "cpus": cores,
                 "produce_per_s": round(produce_rate),
                 "kafka_consume_per_s": round(raw_rate),
