@@ -262,7 +262,12 @@ def demo(
         where = f"{base}/api/v1/lineage"
     else:
         try:
-            client = client_for(bootstrap, settings.topics.events, check=True)
+            client = client_for(
+                bootstrap,
+                settings.topics.events,
+                check=True,
+                compression=settings.kafka.compression,
+            )
         except BrokerUnreachable as exc:
             typer.echo(
                 f"lineagehouse demo: {exc}. Is `lineagehouse up` running? If it runs with "

@@ -201,9 +201,7 @@ def replay(
     total = client.command(
         f"SELECT count() FROM {db}.dead_letters FINAL WHERE {where}", parameters=params
     )
-    producer = Producer(
-        {**settings.kafka.confluent_config(), "enable.idempotence": True, "acks": "all"}
-    )
+    producer = Producer(settings.kafka.events_producer_config())
     failures: list[str] = []
 
     def on_delivery(err: Any, _msg: Any) -> None:

@@ -335,9 +335,11 @@ def client_for(
     http_url: str | None = None,
     api_key: str | None = None,
     check: bool = False,
+    compression: str = "zstd",
 ) -> OpenLineageClient:
-    """An openlineage-python client with the Kafka transport, or HTTP to our gateway.
-    With `check`, the broker must answer and hold `topic` (BrokerUnreachable otherwise)."""
+    """An openlineage-python client with the Kafka transport (its producer's
+    `compression.type` is `compression`), or HTTP to our gateway. With `check`, the broker
+    must answer and hold `topic` (BrokerUnreachable otherwise)."""
     if http_url:
         from openlineage.client.transport.http import (
             ApiKeyTokenProvider,
@@ -357,7 +359,7 @@ def client_for(
         check_broker(bootstrap, topic)
     config = KafkaConfig(
         topic=topic,
-        config={"bootstrap.servers": bootstrap, "acks": "all"},
+        config={"bootstrap.servers": bootstrap, "acks": "all", "compression.type": compression},
         flush=False,  # one flush at the end (`delivered`)
     )
     return OpenLineageClient(transport=KafkaTransport(config))

@@ -45,6 +45,13 @@ class KafkaSettings(_Section):
     session_timeout_s: float = Field(6.0, gt=0)
     heartbeat_interval_s: float = Field(1.0, gt=0)
     rebalance_timeout_s: float = Field(6.0, gt=0)
+    compression: Literal["none", "gzip", "snappy", "lz4", "zstd"] = Field(
+        "zstd",
+        description="compression.type of the producers that write events to the events "
+        "topic (the HTTP ingest gateway, `lineagehouse dlq replay`, `demo`): zstd halves the "
+        "broker's CPU per event and cuts its memory ~4x (BENCHMARKS.md); consumers read "
+        "every codec",
+    )
     fetch_max_wait_s: float = Field(
         0.5,
         gt=0,
@@ -78,6 +85,16 @@ class KafkaSettings(_Section):
         if self.ssl_cafile:
             conf["ssl.ca.location"] = self.ssl_cafile
         return conf
+
+    def events_producer_config(self) -> dict[str, Any]:
+        """`confluent_config()` plus what every producer of events takes: idempotent,
+        acknowledged by all replicas, compressed."""
+        return {
+            **self.confluent_config(),
+            "enable.idempotence": True,
+            "acks": "all",
+            "compression.type": self.compression,
+        }
 
     def consumer_config(self) -> dict[str, Any]:
         """`confluent_config()` plus the settings only consumers take."""

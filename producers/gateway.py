@@ -88,9 +88,7 @@ class KafkaProducerAdapter:
     def __init__(self, kafka: KafkaSettings, timeout_s: float) -> None:
         self.timeout_s = timeout_s
         self._config: dict[str, Any] = {
-            **kafka.confluent_config(),
-            "enable.idempotence": True,
-            "acks": "all",
+            **kafka.events_producer_config(),
             "message.timeout.ms": max(1, int(timeout_s * 1000)),
             "linger.ms": 5,
             "error_cb": self._on_error,

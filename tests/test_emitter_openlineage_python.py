@@ -149,3 +149,56 @@ def test_parent_and_root_runs_arrive_as_a_hierarchy(
         f"SELECT name, parent_job_name FROM {db}.jobs FINAL WHERE namespace = 'spark'"
     ).result_rows
     assert jobs == [("transform_app", "sales_daily.transform")]
+
+
+def test_events_compressed_with_any_codec_arrive(
+    make_settings: Callable[..., Settings], ch: Client, start_worker: Any
+) -> None:
+    """Emitters may compress (the Kafka transport's `compression.type`; our guides suggest
+    zstd): the worker reads batches of every codec Kafka has."""
+    settings = make_settings()
+    migrate(settings)
+    ensure_topics(settings)
+    worker = start_worker(settings)
+    codecs = ("gzip", "snappy", "lz4", "zstd")
+    t0 = datetime(2024, 6, 2, 3, 0, tzinfo=UTC)
+    runs = {}
+    for codec in codecs:
+        config = KafkaConfig(
+            topic=settings.topics.events,
+            config={
+                "bootstrap.servers": settings.kafka.bootstrap_servers,
+                "acks": "all",
+                "compression.type": codec,
+                "linger.ms": 50,  # several events in one compressed batch
+            },
+            flush=False,
+        )
+        client = OpenLineageClient(transport=KafkaTransport(config))
+        run_id = runs[codec] = str(uuid.uuid4())
+        job = Job(namespace="codecs", name=f"load_{codec}")
+        for state, minutes in ((RunState.START, 0), (RunState.COMPLETE, 2)):
+            client.emit(
+                RunEvent(
+                    eventType=state,
+                    eventTime=(t0 + timedelta(minutes=minutes)).isoformat(),
+                    run=Run(runId=run_id),
+                    job=job,
+                    producer=PRODUCER,
+                )
+            )
+        assert client.transport.wait_for_completion(timeout=30)
+
+    db = settings.clickhouse.database
+
+    def finished() -> dict[str, tuple]:
+        rows = ch.query(
+            f"SELECT run_id, job_name, state_name, duration_ms FROM {db}.run_states "
+            "WHERE job_namespace = 'codecs'"
+        ).result_rows
+        return {run_id: (job, state, ms) for run_id, job, state, ms in rows}
+
+    expected = {runs[c]: (f"load_{c}", "COMPLETE", 120_000) for c in codecs}
+    wait_for(lambda: finished() == expected, 120, f"one run per codec {codecs}", alive=worker)
+    dead = ch.command(f"SELECT count() FROM {db}.dead_letters")
+    assert dead == 0

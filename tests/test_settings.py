@@ -51,6 +51,26 @@ def test_consumers_get_the_fetch_wait_and_producers_do_not(
     assert "fetch.wait.max.ms" not in kafka.confluent_config()  # producers would warn
 
 
+def test_our_producers_of_events_compress_as_set(monkeypatch: pytest.MonkeyPatch) -> None:
+    from lineagehouse.demo import client_for
+    from lineagehouse.producers.gateway import KafkaProducerAdapter
+
+    def codecs() -> tuple[str, str, str]:
+        kafka = load_settings().kafka
+        gateway = KafkaProducerAdapter(kafka, 1.0)._config  # the HTTP ingest gateway
+        demo = client_for(kafka.bootstrap_servers, compression=kafka.compression)
+        return (
+            kafka.events_producer_config()["compression.type"],  # `dlq replay` too
+            gateway["compression.type"],
+            demo.transport.kafka_config.config["compression.type"],
+        )
+
+    assert codecs() == ("zstd",) * 3
+    monkeypatch.setenv("LINEAGEHOUSE_KAFKA__COMPRESSION", "none")
+    assert codecs() == ("none",) * 3
+    assert "compression.type" not in load_settings().kafka.confluent_config()  # consumers
+
+
 def test_override_beats_env_and_keeps_sibling_env(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("LINEAGEHOUSE_API__PORT", "7000")
     monkeypatch.setenv("LINEAGEHOUSE_API__HOST", "0.0.0.0")
@@ -99,6 +119,7 @@ def test_frozen() -> None:
         ("LINEAGEHOUSE_KAFKA__SECURITY_PROTOCOL", "TLS", "use one of"),
         ("LINEAGEHOUSE_API__PORT", "70000", "less than or equal to 65535"),
         ("LINEAGEHOUSE_TOPICS__EVENTS_PARTITIONS", "0", "greater than or equal to 1"),
+        ("LINEAGEHOUSE_KAFKA__COMPRESSION", "brotli", "'zstd'"),
     ],
 )
 def test_bad_value_names_setting_and_fix(

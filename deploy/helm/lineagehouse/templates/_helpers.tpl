@@ -93,6 +93,7 @@ LINEAGEHOUSE_KAFKA__SSL_CAFILE: "/etc/lineagehouse/kafka-ca/ca.crt"
 LINEAGEHOUSE_KAFKA__SESSION_TIMEOUT_S: {{ $v.kafka.sessionTimeoutS | toString | quote }}
 LINEAGEHOUSE_KAFKA__HEARTBEAT_INTERVAL_S: {{ $v.kafka.heartbeatIntervalS | toString | quote }}
 LINEAGEHOUSE_KAFKA__REBALANCE_TIMEOUT_S: {{ $v.kafka.rebalanceTimeoutS | toString | quote }}
+LINEAGEHOUSE_KAFKA__COMPRESSION: {{ $v.kafka.compression | quote }}
 LINEAGEHOUSE_TOPICS__EVENTS: {{ $v.topics.events | quote }}
 LINEAGEHOUSE_TOPICS__DLQ: {{ $v.topics.dlq | quote }}
 LINEAGEHOUSE_TOPICS__EVENTS_PARTITIONS: {{ $v.topics.eventsPartitions | int | toString | quote }}
