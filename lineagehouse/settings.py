@@ -48,9 +48,9 @@ class KafkaSettings(_Section):
     compression: Literal["none", "gzip", "snappy", "lz4", "zstd"] = Field(
         "zstd",
         description="compression.type of the producers that write events to the events "
-        "topic (the HTTP ingest gateway, `lineagehouse dlq replay`, `demo`): zstd halves the "
-        "broker's CPU per event and cuts its memory ~4x (BENCHMARKS.md); consumers read "
-        "every codec",
+        "topic (the HTTP ingest gateway, `lineagehouse dlq replay`, `demo`); on the benchmark's "
+        "events zstd halved the broker's CPU per event and cut its memory ~4x "
+        "(BENCHMARKS.md); consumers read every codec",
     )
     fetch_max_wait_s: float = Field(
         0.5,
