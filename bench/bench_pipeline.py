@@ -9,6 +9,8 @@ measures in the same run:
   - reference 1: confluent-kafka reading the same messages, no work (the broker's pace);
   - reference 2: a faust agent doing nothing with `take()` (faust's per-message cost);
   - reference 3: the ClickHouse insert rate of the pipeline's own rows (sink adapter);
+  - reference 4: the CPU cost of one page fault here (`page_fault_us`), which turns each
+    process's page faults per event into microseconds per event;
   - the pipeline: from the first message the worker consumed until the sink committed
     every derived message (every row queryable); then a check that the stored model holds
     exactly the expected rows;
@@ -26,6 +28,9 @@ an uncompressed copy when faust's client has no codec for it here.
 Worker settings: `--batch-timeout-s`, `--flush-interval-s`, `--backlog-flush-interval-s`,
 and any LINEAGEHOUSE_... variable in the benchmark's environment.
 
+With more than one worker process (`split`, `split2`, `up`), the CPU per event of each is
+printed too.
+
 Prints a table and one JSON line at the end.
 """
 
@@ -33,6 +38,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import mmap
 import os
 import statistics
 import subprocess
@@ -183,6 +189,28 @@ def process_usage(pid: int) -> Usage:
 def cpu_seconds(pid: int) -> float:
     """User + system CPU seconds of a process and of its live descendants (Linux)."""
     return process_usage(pid).cpu_s
+
+
+def page_fault_us(megabytes: int = 64, rounds: int = 5) -> tuple[float, float]:
+    """(us per page fault, us per write to a page already mapped), by writing one byte per
+    page of a fresh anonymous map and then again; best of `rounds`. The first write to a
+    page faults, and the kernel zeroes the page (on a VM, perhaps the host too)."""
+    size = megabytes << 20
+    offsets = range(0, size, mmap.PAGESIZE)
+    fresh, mapped = [], []
+    for _ in range(rounds):
+        area = mmap.mmap(-1, size)
+        started = time.perf_counter()
+        for offset in offsets:
+            area[offset] = 1
+        fresh.append(time.perf_counter() - started)
+        started = time.perf_counter()
+        for offset in offsets:
+            area[offset] = 2
+        mapped.append(time.perf_counter() - started)
+        area.close()
+    per_page = 1e6 / len(offsets)
+    return (min(fresh) - min(mapped)) * per_page, min(mapped) * per_page
 
 
 def preload(settings: Settings, n: int, compression: str = "none") -> float:
@@ -363,7 +391,10 @@ def run_pipeline(
 
     def usage() -> dict[str, Usage]:
         used = {name: process_usage(pid) for name, pid in services.items()}
-        used["worker"] = sum((process_usage(proc.pid) for proc in procs), Usage())
+        each = [process_usage(proc.pid) for proc in procs]
+        used["worker"] = sum(each, Usage())
+        for i, proc_usage in enumerate(each):
+            used[f"worker {i + 1}: {procs[i].args[-1]}"] = proc_usage
         return used
 
     at_first: dict[str, Usage] = {}
@@ -592,6 +623,8 @@ def main() -> None:
                 ensure_topics(ref)
                 preload(ref, noop_events)
             noop_rate = faust_noop_rate(noop_source, noop_events, tmp)
+            print("  reference: the cost of a page fault ...", flush=True)
+            fault_us, _ = page_fault_us()
             print("  reference: ClickHouse inserts of derived rows ...", flush=True)
             rows_rate, insert_events_rate, rows_per_event = insert_rate(ref, 20_000)
 
@@ -641,7 +674,7 @@ def main() -> None:
     cpu_us = {name: usage.cpu_s / n * 1e6 for name, usage in used.items()}
     system_us = {name: usage.system_s / n * 1e6 for name, usage in used.items()}
     faults = {name: usage.minor_faults / n for name, usage in used.items()}
-    cpu_total = sum(cpu_us.values())
+    cpu_total = sum(cpu_us[name] for name in ("worker", "clickhouse", "broker"))
     cores = usable_cpus()
     p50 = statistics.median(latencies) if latencies else float("nan")
     p95 = latencies[int(0.95 * (len(latencies) - 1))] if latencies else float("nan")
@@ -664,6 +697,11 @@ def main() -> None:
             "CPU per event: worker / ClickHouse / broker, us",
             f"{cpu_us['worker']:,.0f} / {cpu_us['clickhouse']:,.0f} / {cpu_us['broker']:,.0f}",
         ),
+        *(
+            (f"  {name}, us", f"{cpu_us[name]:,.0f}")
+            for name in cpu_us
+            if name.startswith("worker ") and len(LAYOUTS[args.stages]) > 1
+        ),
         (
             "  of which in the kernel, us",
             " / ".join(f"{system_us[name]:,.0f}" for name in ("worker", "clickhouse", "broker")),
@@ -671,6 +709,12 @@ def main() -> None:
         (
             "  minor page faults per event",
             " / ".join(f"{faults[name]:,.1f}" for name in ("worker", "clickhouse", "broker")),
+        ),
+        (
+            f"  = us per event at {fault_us:.2f} us per fault here",
+            " / ".join(
+                f"{faults[name] * fault_us:,.0f}" for name in ("worker", "clickhouse", "broker")
+            ),
         ),
         (
             f"  = all {cpu_total:,.0f} us: ceiling on {cores} cores, events/s",
@@ -706,6 +750,7 @@ def main() -> None:
                 "cpu_us_per_event": {name: round(us) for name, us in cpu_us.items()},
                 "system_us_per_event": {name: round(us) for name, us in system_us.items()},
                 "minor_faults_per_event": {name: round(f, 2) for name, f in faults.items()},
+                "page_fault_us": round(fault_us, 3),
                 "cpu_ceiling_per_s": round(cores * 1e6 / cpu_total),
                 "peak_rss_mb": {
                     "worker": round(worker_rss),

@@ -178,6 +178,7 @@ def replay(
 ) -> None:
     """Rebuild runs, jobs, datasets, edges and facets from the stored raw events."""
     from lineagehouse.gc_tuning import tune_gc
+    from lineagehouse.memory import keep_freed_memory
     from lineagehouse.replay import PAGE_SIZE, count_events, replay_from_raw
 
     if not from_raw:
@@ -191,6 +192,7 @@ def replay(
         since = since.replace(tzinfo=UTC)
     total = count_events(settings, since)
     tune_gc(PAGE_SIZE)  # as the worker: -38% CPU replaying 30,000 events (BENCHMARKS.md)
+    keep_freed_memory(settings.worker.keep_freed_memory_mb)  # as the worker
     with typer.progressbar(length=total, label="Deriving events", file=sys.stderr) as bar:
         result = replay_from_raw(settings, since, truncate, on_progress=bar.update)
     written = ", ".join(f"{kind} {n:,}" for kind, n in result.rows.items() if n)

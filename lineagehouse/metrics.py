@@ -26,6 +26,14 @@ SINK_RETRIES = Counter(
 CONSUMER_LAG = Gauge(
     "lineagehouse_consumer_lag", "Messages behind the end of a partition", ["topic", "partition"]
 )
+MEMORY_KEPT = Gauge(
+    "lineagehouse_memory_kept_bytes",
+    "Freed Python memory kept for the next batches (worker.keep_freed_memory_mb)",
+)
+MEMORY_KEEP_LIMIT = Gauge(
+    "lineagehouse_memory_keep_limit_bytes",
+    "How much freed Python memory may be kept (worker.keep_freed_memory_mb; 0: none)",
+)
 API_LATENCY = Histogram(
     "lineagehouse_api_request_seconds", "API latency by route", ["method", "route", "status"]
 )

@@ -195,6 +195,14 @@ class WorkerSettings(_Section):
     )
     fault_after: int = Field(1, ge=1, description="TESTS ONLY: ... the Nth time it gets there")
     insert_retry_max_backoff_s: float = Field(10.0, gt=0)
+    keep_freed_memory_mb: int = Field(
+        256,
+        ge=0,
+        description="memory a worker process keeps for its next batches instead of returning "
+        "it to the system (Python's empty arenas, up to this many MiB; and glibc's heaps are "
+        "not trimmed): fewer page faults, ~5% less CPU per event in the benchmark, for a "
+        "resident size that stays near its peak; 0: return freed memory at once",
+    )
     shutdown_grace_s: float = Field(15.0, gt=0, description="time to finish a batch on stop")
     web_host: str = "0.0.0.0"
     web_port: int = Field(6066, ge=0, le=65535, description="faust web / metrics port; 0 = off")

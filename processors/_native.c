@@ -15,6 +15,8 @@
  * 2. Combining the rows of one kind per key (`records.combine`): `combine(...)`.
  *
  * 3. Deriving one event's records (`derive.derive`): `derive(...)`, in `_derive.c`.
+ *
+ * Also, not a twin: keeping freed memory for reuse (`memory.py`), in `_memory.c`.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -784,6 +786,10 @@ int derive_init(void);
 PyObject *native_derive(PyObject *module, PyObject *args);
 PyObject *native_configure_derive(PyObject *module, PyObject *args);
 
+/* _memory.c */
+PyObject *native_keep_freed_memory(PyObject *module, PyObject *arg);
+PyObject *native_kept_memory(PyObject *module, PyObject *unused);
+
 static PyMethodDef module_methods[] = {
     {"combine", native_combine, METH_VARARGS,
      "combine(rows, key_names, aggregated, keys, union, minimum) -> list: records.combine."},
@@ -791,6 +797,10 @@ static PyMethodDef module_methods[] = {
      "derive(event, event_id, out, custom_facets, max_facet_bytes) -> out: derive.derive."},
     {"configure_derive", native_configure_derive, METH_VARARGS,
      "configure_derive(...): the Python helpers `derive` calls back (derive.py)."},
+    {"keep_freed_memory", native_keep_freed_memory, METH_O,
+     "keep_freed_memory(max_arena_bytes) -> bool: memory.keep_freed_memory."},
+    {"kept_memory", native_kept_memory, METH_NOARGS,
+     "kept_memory() -> (bytes of empty arenas kept now, how many may be kept)."},
     {NULL, NULL, 0, NULL},
 };
 

@@ -34,6 +34,7 @@ from typing import Any, Literal
 import faust
 
 from lineagehouse.gc_tuning import tune_gc
+from lineagehouse.memory import keep_freed_memory
 from lineagehouse.processors.issue_stage import IssueStage
 from lineagehouse.processors.processor import ProcessorStage
 from lineagehouse.processors.sink import SinkStage
@@ -120,6 +121,7 @@ def create_app(settings: Settings, stage: str = "all") -> faust.App:
         threads: list[asyncio.Future] = []
         runners = [(name, factory()) for name, factory in stage_factories(settings, stage)]
         tune_gc(settings.worker.batch_size)
+        keep_freed_memory(settings.worker.keep_freed_memory_mb)
         for name, runner in runners:
             threads.append(loop.run_in_executor(None, _guarded, name, runner.run, stop))
         try:

@@ -72,6 +72,9 @@ def test_worker_and_api_metrics_match_the_traffic(
     runs = ch.command(f"SELECT count() FROM {db}.runs FINAL")
     assert total(samples, "lineagehouse_sink_batch_rows_sum", table=f"{db}.runs") >= runs
     assert total(samples, "lineagehouse_sink_batch_seconds_count", table=f"{db}.runs") >= 1
+    # The worker keeps the memory its batches free, as much as the setting says.
+    kept_limit = total(samples, "lineagehouse_memory_keep_limit_bytes")
+    assert kept_limit == settings.worker.keep_freed_memory_mb * 1024 * 1024 > 0
     lag = [text for (name, text) in samples if name == "lineagehouse_consumer_lag"]
     assert any(settings.topics.events in text for text in lag), lag
 

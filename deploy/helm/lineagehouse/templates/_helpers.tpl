@@ -113,6 +113,7 @@ LINEAGEHOUSE_WORKER__BATCH_TIMEOUT_S: {{ $v.worker.batchTimeoutS | toString | qu
 LINEAGEHOUSE_WORKER__SINK_BATCH_ROWS: {{ $v.worker.sinkBatchRows | int | toString | quote }}
 LINEAGEHOUSE_WORKER__SINK_FLUSH_INTERVAL_S: {{ $v.worker.sinkFlushIntervalS | toString | quote }}
 LINEAGEHOUSE_WORKER__SHUTDOWN_GRACE_S: {{ $v.worker.shutdownGraceS | toString | quote }}
+LINEAGEHOUSE_WORKER__KEEP_FREED_MEMORY_MB: {{ $v.worker.keepFreedMemoryMb | int | toString | quote }}
 LINEAGEHOUSE_WORKER__WEB_HOST: "0.0.0.0"
 LINEAGEHOUSE_WORKER__WEB_PORT: {{ $v.worker.webPort | int | toString | quote }}
 LINEAGEHOUSE_ISSUES__ENABLED: {{ $v.worker.stages.issues.enabled | toString | quote }}
