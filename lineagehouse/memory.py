@@ -3,9 +3,10 @@
 
 Each batch's objects are built and freed together. By default Python's allocator and
 glibc's return that memory to the system at once, and the next batch takes fresh pages,
-each at the cost of a page fault; here a fault costs ~1.6 us, ~17 times writing the page
-(`bench/bench_pipeline.py` measures it; BENCHMARKS.md, session 16). Kept, the memory is
-reused: the resident size stays near the peak of a batch instead of falling after it.
+each at the cost of a page fault: ~1.6-2 us on the benchmark's machine, ~17 times
+writing the page (`bench/bench_pipeline.py` measures it; BENCHMARKS.md, session 16).
+Kept, the memory is reused: the resident size stays near the peak of a batch instead of
+falling after it.
 """
 
 from __future__ import annotations
@@ -13,7 +14,11 @@ from __future__ import annotations
 import logging
 
 from lineagehouse import metrics
-from lineagehouse.processors.records import _native
+
+try:
+    from lineagehouse.processors import _native
+except ImportError:  # not built (no C compiler at install): nothing is kept
+    _native = None
 
 log = logging.getLogger("lineagehouse.memory")
 
