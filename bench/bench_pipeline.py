@@ -50,7 +50,7 @@ import urllib.request
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, get_args
 
 import clickhouse_connect
 from confluent_kafka import Consumer, Producer
@@ -64,7 +64,7 @@ from lineagehouse.processors.derive import derive
 from lineagehouse.processors.events import Source, raw_row
 from lineagehouse.processors.records import KIND_NAMES, combine
 from lineagehouse.processors.sink import ClickHouseSink
-from lineagehouse.settings import Settings, load_settings, usable_cpus
+from lineagehouse.settings import Compression, Settings, load_settings, usable_cpus
 from lineagehouse.store.migrations import migrate
 from lineagehouse.topics import ensure_topics
 
@@ -191,10 +191,10 @@ def cpu_seconds(pid: int) -> float:
     return process_usage(pid).cpu_s
 
 
-def page_fault_us(megabytes: int = 64, rounds: int = 5) -> tuple[float, float]:
-    """(us per page fault, us per write to a page already mapped), by writing one byte per
-    page of a fresh anonymous map and then again; best of `rounds`. The first write to a
-    page faults, and the kernel zeroes the page (on a VM, perhaps the host too)."""
+def page_fault_us(megabytes: int = 64, rounds: int = 5) -> float:
+    """CPU us per page fault: writing one byte per page of a fresh anonymous map, less
+    writing them again once mapped; best of `rounds`. The first write to a page faults,
+    and the kernel zeroes the page (on a VM, perhaps the host too)."""
     size = megabytes << 20
     offsets = range(0, size, mmap.PAGESIZE)
     fresh, mapped = [], []
@@ -209,8 +209,7 @@ def page_fault_us(megabytes: int = 64, rounds: int = 5) -> tuple[float, float]:
             area[offset] = 2
         mapped.append(time.perf_counter() - started)
         area.close()
-    per_page = 1e6 / len(offsets)
-    return (min(fresh) - min(mapped)) * per_page, min(mapped) * per_page
+    return (min(fresh) - min(mapped)) * 1e6 / len(offsets)
 
 
 def preload(settings: Settings, n: int, compression: str = "none") -> float:
@@ -283,9 +282,6 @@ async def noop(stream):
             os._exit(0)
 app.main()
 """
-
-
-INPUT_COMPRESSIONS = ("none", "gzip", "snappy", "lz4", "zstd")
 
 
 def aiokafka_reads(compression: str) -> bool:
@@ -552,7 +548,7 @@ def main() -> None:
     )
     parser.add_argument(
         "--input-compression",
-        choices=INPUT_COMPRESSIONS,
+        choices=get_args(Compression),
         default="none",
         help="compression.type of the producers that write the events (as an emitter's "
         "Kafka transport config may set it)",
@@ -624,7 +620,7 @@ def main() -> None:
                 preload(ref, noop_events)
             noop_rate = faust_noop_rate(noop_source, noop_events, tmp)
             print("  reference: the cost of a page fault ...", flush=True)
-            fault_us, _ = page_fault_us()
+            fault_us = page_fault_us()
             print("  reference: ClickHouse inserts of derived rows ...", flush=True)
             rows_rate, insert_events_rate, rows_per_event = insert_rate(ref, 20_000)
 

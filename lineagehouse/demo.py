@@ -39,6 +39,8 @@ from openlineage.client.facet_v2 import (
     output_statistics_output_dataset as output_statistics,
 )
 
+from lineagehouse.settings import DEFAULT_COMPRESSION, Compression
+
 PRODUCER = "https://github.com/lineagehouse/lineagehouse/demo"
 JOBS = "demo-airflow"
 SHOP_DB = "postgres://shop-db:5432"
@@ -335,7 +337,7 @@ def client_for(
     http_url: str | None = None,
     api_key: str | None = None,
     check: bool = False,
-    compression: str = "zstd",
+    compression: Compression = DEFAULT_COMPRESSION,
 ) -> OpenLineageClient:
     """An openlineage-python client with the Kafka transport (its producer's
     `compression.type` is `compression`), or HTTP to our gateway. With `check`, the broker

@@ -14,11 +14,7 @@ from __future__ import annotations
 import logging
 
 from lineagehouse import metrics
-
-try:
-    from lineagehouse.processors import _native
-except ImportError:  # not built (no C compiler at install): nothing is kept
-    _native = None
+from lineagehouse.processors.records import NATIVE, native_module
 
 log = logging.getLogger("lineagehouse.memory")
 
@@ -29,9 +25,9 @@ def keep_freed_memory(max_mb: int) -> bool:
     """Keep up to `max_mb` MiB of Python's empty arenas mapped for reuse and stop glibc from
     returning freed memory (`_memory.c`). False when nothing was changed: `max_mb` is 0 or
     the C module is not built."""
-    if max_mb <= 0 or _native is None:
+    if max_mb <= 0 or not NATIVE:
         return False
-    if not _native.keep_freed_memory(max_mb * _MB):
+    if not native_module().keep_freed_memory(max_mb * _MB):
         log.info("freed memory kept for Python objects only (malloc is not glibc's)")
     metrics.MEMORY_KEPT.set_function(lambda: kept_memory()[0])
     metrics.MEMORY_KEEP_LIMIT.set_function(lambda: kept_memory()[1])
@@ -41,4 +37,4 @@ def keep_freed_memory(max_mb: int) -> bool:
 def kept_memory() -> tuple[int, int]:
     """(bytes of empty arenas kept now, how many bytes may be kept); (0, 0) when nothing
     is kept."""
-    return _native.kept_memory() if _native is not None else (0, 0)
+    return native_module().kept_memory() if NATIVE else (0, 0)

@@ -23,6 +23,10 @@ from pydantic_settings import (
 
 ENV_PREFIX = "LINEAGEHOUSE_"
 
+# The codecs Kafka producers take (`compression.type`), and what our producers of events use.
+Compression = Literal["none", "gzip", "snappy", "lz4", "zstd"]
+DEFAULT_COMPRESSION: Compression = "zstd"
+
 
 class ConfigError(Exception):
     """A setting has a bad value; the message names the setting and the fix."""
@@ -45,8 +49,8 @@ class KafkaSettings(_Section):
     session_timeout_s: float = Field(6.0, gt=0)
     heartbeat_interval_s: float = Field(1.0, gt=0)
     rebalance_timeout_s: float = Field(6.0, gt=0)
-    compression: Literal["none", "gzip", "snappy", "lz4", "zstd"] = Field(
-        "zstd",
+    compression: Compression = Field(
+        DEFAULT_COMPRESSION,
         description="compression.type of the producers that write events to the events "
         "topic (the HTTP ingest gateway, `lineagehouse dlq replay`, `demo`); on the benchmark's "
         "events zstd halved the broker's CPU per event and cut its memory ~4x "
