@@ -58,6 +58,9 @@ static PyObject *B_EMPTY;       /* b"" */
 static PyObject *ZERO;          /* 0 */
 static PyObject *ONE;           /* 1 */
 static PyObject *NO_VALUE;      /* {}: what `_dict` gives for an absent or non-dict value */
+/* []: the one empty list of every record's empty array field (facets rows have up to four
+ * per row; no code appends to a record's lists: combine builds new ones) */
+static PyObject *EMPTY_LIST;
 
 /* The Python side (configure_derive). */
 static PyObject *h_dumps, *h_time_ms, *h_quantiles_json, *h_dataset_facts, *h_job_parts,
@@ -184,9 +187,32 @@ static PyObject *list_of_one(PyObject *item) { /* [item] */
 
 #define N(x) Py_NewRef(x)
 
+/* The "nothing known yet" value of a latest-value column, {"time": 0, part: ""}: one
+ * shared dict per part name. Most of a dataset's and a job's columns are that in most
+ * events (no documentation, ownership, ...); built per row, they were ~20 dicts per
+ * benchmark event, and `combine` passes an identical object over at once. No code changes
+ * a record's nested dicts in place (combine replaces them). */
+#define EMPTY_PARTS 8
+static PyObject *empty_part_names[EMPTY_PARTS];
+static PyObject *empty_part_values[EMPTY_PARTS];
+
+static PyObject *empty_latest(PyObject *part) {
+    for (int i = 0; i < EMPTY_PARTS; i++) {
+        if (empty_part_names[i] == part) return Py_NewRef(empty_part_values[i]);
+        if (empty_part_names[i] == NULL) {
+            PyObject *value = DICT(S_time, N(ZERO), part, N(S_EMPTY));
+            if (value == NULL) return NULL;
+            empty_part_names[i] = Py_NewRef(part);
+            empty_part_values[i] = value;
+            return Py_NewRef(value);
+        }
+    }
+    return DICT(S_time, N(ZERO), part, N(S_EMPTY)); /* more part names than slots */
+}
+
 /* {"time": 0, part: ""} or {"time": t, part: value}: a "latest value" column */
 static PyObject *latest(PyObject *time, PyObject *part, PyObject *value) {
-    if (value == Py_None) return DICT(S_time, N(ZERO), part, N(S_EMPTY));
+    if (value == Py_None) return empty_latest(part);
     return DICT(S_time, N(time), part, N(value));
 }
 
@@ -269,8 +295,8 @@ static int inline_facets(Ctx *ctx, PyObject *facets, PyObject **json, PyObject *
         return -1;
     }
     if (PyBytes_GET_SIZE(*json) <= ctx->max_facet_bytes) {
-        *summarised = PyList_New(0);
-        return *summarised == NULL ? -1 : 0;
+        *summarised = N(EMPTY_LIST);
+        return 0;
     }
     PyObject *pair = PyObject_CallFunctionObjArgs(h_summarised, facets, ctx->limit, NULL);
     if (pair == NULL) return -1;
@@ -313,12 +339,9 @@ static int add_facets(Ctx *ctx, PyObject *facets, PyObject *a, PyObject *b, PyOb
         json = N(B_EMPTY);
     } else { /* kept inline */
         if (inline_facets(ctx, facets, &json, &summarised) < 0) goto fail;
-        names = PyList_New(0);
-        ids = PyList_New(0);
-        if (names == NULL || ids == NULL) goto fail;
+        names = N(EMPTY_LIST);
+        ids = N(EMPTY_LIST);
     }
-    custom = PyList_New(0);
-    if (custom == NULL) goto fail;
     Py_ssize_t pos = 0;
     PyObject *key, *body;
     while (PyDict_Next(facets, &pos, &key, &body)) {
@@ -340,8 +363,12 @@ static int add_facets(Ctx *ctx, PyObject *facets, PyObject *a, PyObject *b, PyOb
             Py_DECREF(path);
             if (is_custom < 0) goto fail;
         }
-        if (is_custom && PyList_Append(custom, key) < 0) goto fail;
+        if (is_custom) {
+            if (custom == NULL && (custom = PyList_New(0)) == NULL) goto fail;
+            if (PyList_Append(custom, key) < 0) goto fail;
+        }
     }
+    if (custom == NULL) custom = N(EMPTY_LIST);
     int status = add(ctx, S_facets,
                      DICT(S_event_id, N(ctx->event_id), S_event_time, N(ctx->time), S_run_id,
                           N(ctx->run_id), S_entity_kind, N(kind), S_entity_namespace,
@@ -965,5 +992,6 @@ int derive_init(void) {
     if ((ZERO = PyLong_FromLong(0)) == NULL) return -1;
     if ((ONE = PyLong_FromLong(1)) == NULL) return -1;
     if ((NO_VALUE = PyDict_New()) == NULL) return -1;
+    if ((EMPTY_LIST = PyList_New(0)) == NULL) return -1;
     return 0;
 }

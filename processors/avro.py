@@ -244,7 +244,17 @@ def encode(
     if not rows:
         return []
     tag = schema_tag(kind)
-    encoded = encode_rows(tag, rows, native)
+    return containers(tag, encode_rows(tag, rows, native), max_message_bytes)
+
+
+def containers(
+    tag: str, encoded: Sequence[bytes], max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES
+) -> list[tuple[bytes, int]]:
+    """Containers of schema `tag` holding already encoded records (`encode_rows`), in
+    order, each with its row count; each at most `max_message_bytes` unless a single
+    record is larger."""
+    if not encoded:
+        return []
     overhead = len(header(tag)) + 2 * 10 + len(SYNC_MARKER)  # header, two varints, sync
     total = sum(map(len, encoded))
     if total + overhead <= max_message_bytes:

@@ -5,9 +5,10 @@ Commit protocol of this stage (at-least-once in; see ARCHITECTURE.md for the who
 1. Consume a batch from the events topic (confluent-kafka, manual commits).
 2. Validate and derive, per input partition (`ingest.process_message`, pure): every
    accepted message gives its raw event and derived records; every other message a dead
-   letter with all its reasons.
+   letter with all its reasons. A few hundred messages at a time, whose records are then
+   folded into the batch's (`batch.BatchRecords`: encoded, or combined per key).
 3. Produce the dead letters to the DLQ topic, and per input partition and record kind one
-   or a few Avro messages (`avro.encode`; rows combined per key first, `records.combine`,
+   or a few Avro messages (rows combined per key over the whole batch, `records.combine`,
    and content already sent left out) to the kind's topic, keyed by the input partition
    (so one partition's records stay in order); wait until the broker acknowledged every
    one. On a delivery failure, produce the whole batch again (duplicates are harmless
@@ -29,13 +30,8 @@ from datetime import UTC, datetime
 from confluent_kafka import KafkaException, Message
 
 from lineagehouse import metrics
-from lineagehouse.processors.avro import (
-    INPUT_TIME_HEADER,
-    ROWS_HEADER,
-    SCHEMA_HEADER,
-    encode,
-    schema_tag,
-)
+from lineagehouse.processors.avro import INPUT_TIME_HEADER, ROWS_HEADER, SCHEMA_HEADER, schema_tag
+from lineagehouse.processors.batch import CHUNK_EVENTS, BatchRecords
 from lineagehouse.processors.deadletter import DeadLetter
 from lineagehouse.processors.derive import Record, Records
 from lineagehouse.processors.events import Source
@@ -50,7 +46,7 @@ from lineagehouse.processors.kafka import (
     next_offsets,
     usable,
 )
-from lineagehouse.processors.records import BY_NAME, combine
+from lineagehouse.processors.records import BY_NAME
 from lineagehouse.processors.validate import EventValidator
 from lineagehouse.settings import Settings
 
@@ -58,24 +54,35 @@ log = logging.getLogger("lineagehouse.processor")
 
 
 def derive_batch(
-    messages: list[Message], validator: EventValidator, settings: Settings, now: datetime
-) -> tuple[dict[int, Records], list[DeadLetter]]:
-    """Records per input partition, and the dead letters, of a batch of messages."""
-    by_partition: dict[int, Records] = {}
+    messages: list[Message],
+    validator: EventValidator,
+    settings: Settings,
+    now: datetime,
+    chunk: int = CHUNK_EVENTS,
+) -> tuple[BatchRecords, list[DeadLetter]]:
+    """The records of a batch of messages, per input partition (folded in `chunk`
+    messages at a time, see `batch.py`; each dead letter's record among them), and the
+    dead letters."""
+    batch = BatchRecords()
     dead: list[DeadLetter] = []
     rules = settings.ingest
-    for msg in messages:
-        partition = msg.partition()
-        out = by_partition.get(partition)
-        if out is None:
-            out = by_partition[partition] = {}
-        source = Source(msg.topic(), partition, msg.offset(), msg.key())
-        letter = process_message(
-            msg.value(), source, now, validator, out, rules.max_reasons, rules.max_facet_bytes
-        )
-        if letter is not None:
-            dead.append(letter)
-    return by_partition, dead
+    for start in range(0, len(messages), chunk):
+        by_partition: dict[int, Records] = {}
+        for msg in messages[start : start + chunk]:
+            partition = msg.partition()
+            out = by_partition.get(partition)
+            if out is None:
+                out = by_partition[partition] = {}
+            source = Source(msg.topic(), partition, msg.offset(), msg.key())
+            letter = process_message(
+                msg.value(), source, now, validator, out, rules.max_reasons, rules.max_facet_bytes
+            )
+            if letter is not None:
+                dead.append(letter)
+                out.setdefault("dead_letters", []).append(letter.record())
+        for partition, records in by_partition.items():
+            batch.add(partition, records)
+    return batch, dead
 
 
 class SentContent:
@@ -149,9 +156,7 @@ class ProcessorStage:
     def process(self, messages: list[Message]) -> None:
         """Derive and produce one batch; returns once the broker acknowledged all of it."""
         started = time.perf_counter()
-        by_partition, dead = derive_batch(
-            messages, self.validator, self.settings, datetime.now(UTC)
-        )
+        batch, dead = derive_batch(messages, self.validator, self.settings, datetime.now(UTC))
         metrics.EVENTS_CONSUMED.inc(len(messages))
         for letter in dead:
             metrics.EVENTS_REJECTED.labels(origin=letter.origin).inc()
@@ -166,10 +171,7 @@ class ProcessorStage:
                     "reason_count": letter.total_problems,
                 },
             )
-            by_partition.setdefault(letter.source.partition, {}).setdefault(
-                "dead_letters", []
-            ).append(letter.record())
-        outgoing, new_content, rows = self._messages(by_partition, dead, _input_times(messages))
+        outgoing, new_content, rows = self._messages(batch, dead, _input_times(messages))
         backoff = 0.2
         while True:
             try:
@@ -192,34 +194,41 @@ class ProcessorStage:
         metrics.PROCESSOR_BATCH_SECONDS.observe(time.perf_counter() - started)
 
     def _messages(
-        self, by_partition: dict[int, Records], dead: list[DeadLetter], input_times: dict[int, int]
+        self, batch: BatchRecords, dead: list[DeadLetter], input_times: dict[int, int]
     ) -> tuple[list[tuple], set[tuple], dict[str, int]]:
         """Everything one batch sends, as `Sender.send` arguments: the dead letters, then
-        per input partition and kind the Avro containers of its combined records (content
+        per input partition and kind the Avro containers of its records (combined, content
         already sent left out); also the new contents and the rows per kind. An error
         here is a bug, not bad input or an outage: it stops the worker, uncommitted."""
         topics = self.settings.topics
         max_event = self.settings.ingest.max_event_bytes
-        limit = self.settings.worker.derived_message_bytes
         outgoing: list[tuple] = [
             (topics.dlq, letter.topic_value(max_event), letter.key, None, letter.headers(max_event))
             for letter in dead
         ]
         new_content: set[tuple] = set()
         rows_by_kind: dict[str, int] = {}
-        for input_partition, records in by_partition.items():
-            key = f"{topics.events}/{input_partition}".encode()
-            input_time = (INPUT_TIME_HEADER, str(input_times.get(input_partition, 0)).encode())
-            for kind, rows in records.items():
-                rows = self.content.unsent(kind, combine(kind, rows), new_content)
-                if not rows:
-                    continue
-                rows_by_kind[kind] = rows_by_kind.get(kind, 0) + len(rows)
-                topic = topics.derived(kind)
-                tag = (SCHEMA_HEADER, schema_tag(kind).encode())
-                for payload, count in encode(kind, rows, limit):
-                    headers = [tag, (ROWS_HEADER, str(count).encode()), input_time]
-                    outgoing.append((topic, payload, key, None, headers))
+        # per input partition: the messages' key and their input-time header
+        per_partition: dict[int, tuple[bytes, tuple[str, bytes]]] = {}
+
+        def unsent(kind: str, rows: list[Record]) -> list[Record]:
+            return self.content.unsent(kind, rows, new_content)
+
+        limit = self.settings.worker.derived_message_bytes
+        for input_partition, kind, payload, count in batch.containers(limit, unsent):
+            if input_partition not in per_partition:
+                per_partition[input_partition] = (
+                    f"{topics.events}/{input_partition}".encode(),
+                    (INPUT_TIME_HEADER, str(input_times.get(input_partition, 0)).encode()),
+                )
+            key, input_time = per_partition[input_partition]
+            rows_by_kind[kind] = rows_by_kind.get(kind, 0) + count
+            headers = [
+                (SCHEMA_HEADER, schema_tag(kind).encode()),
+                (ROWS_HEADER, str(count).encode()),
+                input_time,
+            ]
+            outgoing.append((topics.derived(kind), payload, key, None, headers))
         return outgoing, new_content, rows_by_kind
 
 
