@@ -709,14 +709,25 @@ static int combine_into(PyObject *into, PyObject *row, PyObject *keys, PyObject 
     return 0;
 }
 
+/* row[name], a new reference: looked up directly in a dict (every derived row is one). */
+static PyObject *field_of(PyObject *row, PyObject *name) {
+    if (!PyDict_CheckExact(row)) return PyObject_GetItem(row, name);
+    PyObject *item = PyDict_GetItemWithError(row, name);
+    if (item == NULL) {
+        if (!PyErr_Occurred()) PyErr_SetObject(PyExc_KeyError, name);
+        return NULL;
+    }
+    return Py_NewRef(item);
+}
+
 /* The key of a row: one field's value, or the tuple of several (operator.itemgetter). */
 static PyObject *row_key(PyObject *row, PyObject *key_names) {
     Py_ssize_t count = PyTuple_GET_SIZE(key_names);
-    if (count == 1) return PyObject_GetItem(row, PyTuple_GET_ITEM(key_names, 0));
+    if (count == 1) return field_of(row, PyTuple_GET_ITEM(key_names, 0));
     PyObject *key = PyTuple_New(count);
     if (key == NULL) return NULL;
     for (Py_ssize_t i = 0; i < count; i++) {
-        PyObject *item = PyObject_GetItem(row, PyTuple_GET_ITEM(key_names, i));
+        PyObject *item = field_of(row, PyTuple_GET_ITEM(key_names, i));
         if (item == NULL) {
             Py_DECREF(key);
             return NULL;
