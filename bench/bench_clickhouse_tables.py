@@ -1,6 +1,6 @@
 """Benchmark: ClickHouse's CPU per event, table by table, for the pipeline's own inserts.
 
-Run: python bench/bench_clickhouse_tables.py [--events 40000] [--batch 5000] [--rounds 2]
+Run: python bench/bench_clickhouse_tables.py [--events 120000] [--batch 5000] [--rounds 2]
 
 Starts the embedded ClickHouse server, derives `--events` benchmark events (the shape of
 `bench_pipeline.py`) into the Avro containers the sink inserts, `--batch` events per
@@ -11,7 +11,12 @@ insert, and inserts them into a fresh database per variant:
     10 MiB instead of migration 0013's 256 MiB: two files per column of every part above
     it instead of one data file);
   - no views: the shipped settings with the materialized views dropped (`job_runs` and
-    `dataset_io` are not filled): what the views cost.
+    `dataset_io` are not filled): what the views cost;
+  - default merges: the shipped schema with ClickHouse's own merge selector settings
+    (without `migrations.MERGE_SETTINGS`: ~5 parts per merge instead of ~10).
+
+It also counts the rows the server's merges wrote (`MergedRows`) per inserted event: how
+many times over each row was rewritten.
 
 For each it reads the server process's CPU time (user + system, /proc) around every
 insert, so a table's figure includes whatever the server's background merges did
@@ -40,14 +45,15 @@ from lineagehouse.embedded.process import free_port, stop_process
 from lineagehouse.processors.records import KIND_NAMES
 from lineagehouse.processors.sink import INSERT_SETTINGS
 from lineagehouse.settings import load_settings, usable_cpus
-from lineagehouse.store.migrations import migrate
+from lineagehouse.store.migrations import MERGE_SETTINGS, migrate
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 from bench.bench_pipeline import cpu_seconds, derived_containers  # noqa: E402
 from tests.conftest import start_clickhouse  # noqa: E402
 
-VARIANTS = ("shipped", "wide parts", "no views")
+VARIANTS = ("shipped", "wide parts", "no views", "default merges")
+MERGED = "rows merged"  # not CPU: the rows merges wrote, kept apart from the tables' figures
 CLICKHOUSE_WIDE_PART_BYTES = 10 * 1024 * 1024  # ClickHouse's default min_bytes_for_wide_part
 
 
@@ -61,6 +67,12 @@ def settle(client: clickhouse_connect.driver.Client, database: str) -> None:
             parameters={"db": database},
         ).result_rows[0][0]
         quiet = quiet + 1 if running == 0 else 0
+
+
+def merged_rows(client: clickhouse_connect.driver.Client) -> int:
+    """Rows written by the server's merges so far (all databases)."""
+    rows = client.query("SELECT value FROM system.events WHERE event = 'MergedRows'").result_rows
+    return int(rows[0][0]) if rows else 0
 
 
 def tables_of(client: clickhouse_connect.driver.Client, database: str, engine: str) -> list[str]:
@@ -88,7 +100,13 @@ def run_variant(
     if variant == "no views":
         for view in tables_of(client, database, "MaterializedView"):
             client.command(f"DROP VIEW {database}.{view}")
+    if variant == "default merges":
+        for table in tables_of(client, database, "%MergeTree"):
+            client.command(
+                f"ALTER TABLE {database}.{table} RESET SETTING {', '.join(MERGE_SETTINGS)}"
+            )
     settle(client, database)
+    merged_before = merged_rows(client)
     spent: dict[str, float] = {}
     for containers in batches:
         for kind, container in containers.items():
@@ -100,13 +118,14 @@ def run_variant(
     before = cpu_seconds(pid)
     settle(client, database)
     spent["merges after"] = cpu_seconds(pid) - before
+    spent[MERGED] = merged_rows(client) - merged_before
     client.command(f"DROP DATABASE {database} SYNC")
     return spent
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--events", type=int, default=40_000)
+    parser.add_argument("--events", type=int, default=120_000)
     parser.add_argument("--batch", type=int, default=5_000, help="events per insert")
     parser.add_argument("--rounds", type=int, default=2)
     args = parser.parse_args()
@@ -138,7 +157,13 @@ def main() -> None:
 
     tables = [kind for kind in KIND_NAMES if any(kind in r for r in results["shipped"])]
     tables.sort(key=lambda kind: -per_event("shipped", kind))
-    totals = {v: statistics.median(sum(r.values()) for r in results[v]) / n * 1e6 for v in VARIANTS}
+    totals = {
+        v: statistics.median(sum(t for k, t in r.items() if k != MERGED) for r in results[v])
+        / n
+        * 1e6
+        for v in VARIANTS
+    }
+    merged = {v: statistics.median(r[MERGED] for r in results[v]) / n for v in VARIANTS}
     cores = usable_cpus()
     width = 20
     print()
@@ -149,6 +174,7 @@ def main() -> None:
     print(f"{'all':<22}" + "".join(f"{totals[v]:>{width}.1f}" for v in VARIANTS))
     ratios = {v: totals[v] / totals["shipped"] for v in VARIANTS}
     print(f"{'ratio to shipped':<22}" + "".join(f"{ratios[v]:>{width}.2f}" for v in VARIANTS))
+    print(f"{'rows merged per event':<22}" + "".join(f"{merged[v]:>{width}.1f}" for v in VARIANTS))
     ceilings = {v: cores * 1e6 / totals[v] for v in VARIANTS}
     print(
         f"{f'ceiling, {cores} cores, ev/s':<22}"
@@ -166,6 +192,7 @@ def main() -> None:
                     for v in VARIANTS
                 },
                 "total_us_per_event": {v: round(totals[v], 1) for v in VARIANTS},
+                "rows_merged_per_event": {v: round(merged[v], 2) for v in VARIANTS},
                 "ceiling_events_per_s": {v: round(ceilings[v]) for v in VARIANTS},
             }
         )

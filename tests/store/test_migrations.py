@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -11,12 +12,14 @@ from clickhouse_connect.driver.client import Client
 from lineagehouse.processors.events import EVENTS_RAW_COLUMNS, Source
 from lineagehouse.settings import RetentionSettings, Settings
 from lineagehouse.store.migrations import (
+    MERGE_SETTINGS,
     RETENTION,
     Migration,
     apply_retention,
     available,
     migrate,
     render,
+    tune_merges,
 )
 from tests.conftest import load_events
 from tests.events import encode, lineage_event, raw_row_of, run_event
@@ -155,6 +158,54 @@ def test_every_table_writes_its_parts_compact_up_to_256_mib(settings: Settings, 
     ).result_rows
     assert parts and all(kind == "Compact" for kind, _ in parts), parts
     assert sum(size for _, size in parts) > 10 * 1024 * 1024, parts
+
+
+def test_every_table_merges_about_ten_parts_at_once(settings: Settings, ch: Client) -> None:
+    """`migrate` gives every MergeTree table `MERGE_SETTINGS` (fewer, wider merges), and
+    the merge selector then leaves more small parts unmerged than ClickHouse's default
+    does; a setting the server does not know is skipped, not an error."""
+    db = settings.clickhouse.database
+    migrate(settings)
+    queries = dict(
+        ch.query(
+            "SELECT name, create_table_query FROM system.tables WHERE database = {db:String}"
+            " AND engine LIKE '%MergeTree'",
+            parameters={"db": db},
+        ).result_rows
+    )
+    assert {"events_raw", "facets", "runs", "io_edges", "job_runs"} <= set(queries)
+    for table, query in queries.items():
+        for name, value in MERGE_SETTINGS.items():
+            assert f"{name} = {value}" in query, table
+    assert tune_merges(settings, ch) == []  # already set: nothing to do
+    assert tune_merges(settings, ch, {"no_such_merge_setting": "1"}) == []
+
+    # The effect, on two tables alike but for the settings: 8 inserts of one part each.
+    for table, tuned in (("merges_default", False), ("merges_tuned", True)):
+        ch.command(f"CREATE TABLE {db}.{table} (k UInt64, v String) ENGINE = MergeTree ORDER BY k")
+        if tuned:
+            assignments = ", ".join(f"{n} = {v}" for n, v in MERGE_SETTINGS.items())
+            ch.command(f"ALTER TABLE {db}.{table} MODIFY SETTING {assignments}")
+        ch.command(f"SYSTEM STOP MERGES {db}.{table}")
+        for i in range(8):
+            ch.command(f"INSERT INTO {db}.{table} SELECT number, 'x' FROM numbers({i}000, 1000)")
+
+    def active_parts(table: str) -> int:
+        return ch.command(
+            "SELECT count() FROM system.parts WHERE database = {db:String}"
+            " AND table = {t:String} AND active",
+            parameters={"db": db, "t": table},
+        )
+
+    assert active_parts("merges_default") == active_parts("merges_tuned") == 8
+    for table in ("merges_default", "merges_tuned"):
+        ch.command(f"SYSTEM START MERGES {db}.{table}")
+    deadline = time.monotonic() + 30
+    while active_parts("merges_default") == 8 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    time.sleep(2)  # as long again for the tuned table's merge selector, at least
+    assert active_parts("merges_default") < 8
+    assert active_parts("merges_tuned") == 8
 
 
 def test_retention_drops_old_rows_and_keeps_new_ones(settings: Settings, ch: Client) -> None:
