@@ -131,6 +131,12 @@ class ClickHouseSettings(_Section):
     cluster: str | None = None
     connect_timeout_s: float = Field(10.0, gt=0)
     send_receive_timeout_s: float = Field(300.0, gt=0)
+    tune_merges: bool = Field(
+        True,
+        description="`migrate` gives every MergeTree table wider, fewer background merges "
+        "(store.migrations.MERGE_SETTINGS, where the server knows them); false leaves the "
+        "server's merge settings alone",
+    )
 
     @field_validator("url")
     @classmethod

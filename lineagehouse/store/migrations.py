@@ -256,5 +256,6 @@ def migrate(
         )
         applied.append(migration)
     apply_retention(settings, client)
-    tune_merges(settings, client)
+    if ch.tune_merges:
+        tune_merges(settings, client)
     return applied

@@ -161,18 +161,26 @@ def test_every_table_writes_its_parts_compact_up_to_256_mib(settings: Settings, 
 
 
 def test_every_table_merges_about_ten_parts_at_once(settings: Settings, ch: Client) -> None:
-    """`migrate` gives every MergeTree table `MERGE_SETTINGS` (fewer, wider merges), and
-    the merge selector then leaves more small parts unmerged than ClickHouse's default
-    does; a setting the server does not know is skipped, not an error."""
+    """`migrate` gives every MergeTree table `MERGE_SETTINGS` (fewer, wider merges) unless
+    `clickhouse.tune_merges` is false, and the merge selector then leaves more small parts
+    unmerged than ClickHouse's default does; a setting the server does not know is
+    skipped, not an error."""
     db = settings.clickhouse.database
+
+    def create_queries() -> dict[str, str]:
+        return dict(
+            ch.query(
+                "SELECT name, create_table_query FROM system.tables WHERE database = {db:String}"
+                " AND engine LIKE '%MergeTree'",
+                parameters={"db": db},
+            ).result_rows
+        )
+
+    untuned = settings.clickhouse.model_copy(update={"tune_merges": False})
+    migrate(settings.model_copy(update={"clickhouse": untuned}))
+    assert not any("merge_selector_base" in query for query in create_queries().values())
     migrate(settings)
-    queries = dict(
-        ch.query(
-            "SELECT name, create_table_query FROM system.tables WHERE database = {db:String}"
-            " AND engine LIKE '%MergeTree'",
-            parameters={"db": db},
-        ).result_rows
-    )
+    queries = create_queries()
     assert {"events_raw", "facets", "runs", "io_edges", "job_runs"} <= set(queries)
     for table, query in queries.items():
         for name, value in MERGE_SETTINGS.items():
