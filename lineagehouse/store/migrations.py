@@ -165,8 +165,8 @@ def apply_retention(settings: Settings, client: Client) -> list[str]:
 # merge selector takes ~5 parts of similar size per merge by default, and fewer when a
 # partition holds many parts; the pipeline inserts into a dozen tables every second or
 # so, and merges were a third of the embedded server's CPU. Taking ~10 parts per merge
-# rewrites each row fewer times (on the pipeline's inserts: merged rows -41%, the
-# server's CPU per event -20%) for ~30% more parts at rest, which FINAL reads merge.
+# rewrites each row fewer times (on the pipeline's inserts: merged rows -40%, the
+# server's CPU per event -23%) for ~30% more parts at rest, which FINAL reads merge.
 # Applied where the server knows the setting (ClickHouse 24.11 and later, and chDB).
 MERGE_SETTINGS = {
     "merge_selector_base": "10",
