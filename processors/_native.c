@@ -737,22 +737,16 @@ static PyObject *row_key(PyObject *row, PyObject *key_names) {
     return key;
 }
 
-static PyObject *native_combine(PyObject *Py_UNUSED(module), PyObject *args) {
-    PyObject *rows, *key_names, *keys, *unions, *minimum;
-    int aggregated;
-    if (!PyArg_ParseTuple(args, "OO!pO!O!O!:combine", &rows, &PyTuple_Type, &key_names,
-                          &aggregated, &PyFrozenSet_Type, &keys, &PyFrozenSet_Type, &unions,
-                          &PyFrozenSet_Type, &minimum))
-        return NULL;
+/* Fold `rows` into `combined` (key -> row) in order; `copied` holds the keys whose row in
+ * `combined` is this fold's own copy, which later rows may change. */
+static int fold_rows(PyObject *combined, PyObject *copied, PyObject *rows, PyObject *key_names,
+                     int aggregated, PyObject *keys, PyObject *unions, PyObject *minimum) {
     if (PyTuple_GET_SIZE(key_names) == 0) {
         PyErr_SetString(PyExc_ValueError, "combine needs at least one key field");
-        return NULL;
+        return -1;
     }
     PyObject *items = PySequence_Fast(rows, "combine needs an iterable of rows");
-    if (items == NULL) return NULL;
-    PyObject *combined = PyDict_New();
-    PyObject *copied = PySet_New(NULL); /* keys whose row in `combined` is our own copy */
-    if (combined == NULL || copied == NULL) goto fail;
+    if (items == NULL) return -1;
     Py_ssize_t count = PySequence_Fast_GET_SIZE(items);
     PyObject **each = PySequence_Fast_ITEMS(items);
     for (Py_ssize_t i = 0; i < count; i++) {
@@ -780,16 +774,43 @@ static PyObject *native_combine(PyObject *Py_UNUSED(module), PyObject *args) {
         Py_DECREF(key);
         if (status < 0) goto fail;
     }
-    PyObject *out = PyDict_Values(combined);
-    Py_DECREF(combined);
-    Py_DECREF(copied);
     Py_DECREF(items);
-    return out;
+    return 0;
 fail:
+    Py_DECREF(items);
+    return -1;
+}
+
+static PyObject *native_combine(PyObject *Py_UNUSED(module), PyObject *args) {
+    PyObject *rows, *key_names, *keys, *unions, *minimum;
+    int aggregated;
+    if (!PyArg_ParseTuple(args, "OO!pO!O!O!:combine", &rows, &PyTuple_Type, &key_names,
+                          &aggregated, &PyFrozenSet_Type, &keys, &PyFrozenSet_Type, &unions,
+                          &PyFrozenSet_Type, &minimum))
+        return NULL;
+    PyObject *combined = PyDict_New();
+    PyObject *copied = PySet_New(NULL);
+    PyObject *out = NULL;
+    if (combined != NULL && copied != NULL &&
+        fold_rows(combined, copied, rows, key_names, aggregated, keys, unions, minimum) == 0)
+        out = PyDict_Values(combined);
     Py_XDECREF(combined);
     Py_XDECREF(copied);
-    Py_DECREF(items);
-    return NULL;
+    return out;
+}
+
+/* records.Combiner.add: the same fold, into a state the caller keeps between calls. */
+static PyObject *native_combine_more(PyObject *Py_UNUSED(module), PyObject *args) {
+    PyObject *combined, *copied, *rows, *key_names, *keys, *unions, *minimum;
+    int aggregated;
+    if (!PyArg_ParseTuple(args, "O!O!OO!pO!O!O!:combine_more", &PyDict_Type, &combined,
+                          &PySet_Type, &copied, &rows, &PyTuple_Type, &key_names, &aggregated,
+                          &PyFrozenSet_Type, &keys, &PyFrozenSet_Type, &unions,
+                          &PyFrozenSet_Type, &minimum))
+        return NULL;
+    if (fold_rows(combined, copied, rows, key_names, aggregated, keys, unions, minimum) < 0)
+        return NULL;
+    Py_RETURN_NONE;
 }
 
 /* _derive.c */
@@ -804,6 +825,9 @@ PyObject *native_kept_memory(PyObject *module, PyObject *unused);
 static PyMethodDef module_methods[] = {
     {"combine", native_combine, METH_VARARGS,
      "combine(rows, key_names, aggregated, keys, union, minimum) -> list: records.combine."},
+    {"combine_more", native_combine_more, METH_VARARGS,
+     "combine_more(combined, copied, rows, key_names, aggregated, keys, union, minimum): "
+     "records.Combiner.add."},
     {"derive", native_derive, METH_VARARGS,
      "derive(event, event_id, out, custom_facets, max_facet_bytes) -> out: derive.derive."},
     {"configure_derive", native_configure_derive, METH_VARARGS,

@@ -6,15 +6,14 @@ at once:
 
 - records of a kind without a key (one row per event: `events_raw`, `facets`,
   `dead_letters`) are encoded to Avro right away;
-- records of a keyed kind are combined per key within the chunk (`records.combine`), and
-  once more over the whole batch when it is sent.
+- records of a keyed kind are folded into the batch's rows of their kind
+  (`records.Combiner`), as `records.combine` would combine them all at once.
 
-Combining is a fold whose per-column steps (min, max, union, the first of identical
-copies) do not depend on how the rows are grouped, so a batch sends exactly the rows that
-combining all of its records at once would send, in the same order (the tests compare
-them). What changes is where the work happens: a chunk's parsed events and records are
-made, encoded and freed while they are still in the CPU's caches, where 2,000 events'
-records, built first and encoded at the end, were not (BENCHMARKS.md, session 17).
+So a batch sends exactly the rows that combining all of its records at once would send,
+in the same order (the tests compare them). What changes is where the work happens: a
+chunk's parsed events and records are made, encoded and freed while they are still in
+the CPU's caches, where 2,000 events' records, built first and encoded at the end, were
+not (BENCHMARKS.md, session 17).
 
 Imports nothing from faust, Kafka or ClickHouse.
 """
@@ -25,7 +24,7 @@ from collections.abc import Callable, Iterator
 
 from lineagehouse.processors.avro import containers, encode_rows, schema_tag
 from lineagehouse.processors.derive import Record, Records
-from lineagehouse.processors.records import BY_NAME, combine
+from lineagehouse.processors.records import BY_NAME, Combiner
 
 CHUNK_EVENTS = 250  # events derived before their records are folded in
 
@@ -40,10 +39,10 @@ def _all_rows(kind: str, rows: list[Record]) -> list[Record]:
 
 class BatchRecords:
     """Per input partition and kind: the Avro encodings of an unkeyed kind's rows, or a
-    keyed kind's rows combined chunk by chunk. Kinds keep the order they first came in."""
+    keyed kind's rows combined so far. Kinds keep the order they first came in."""
 
     def __init__(self) -> None:
-        self._by_partition: dict[int, dict[str, list]] = {}
+        self._by_partition: dict[int, dict[str, list[bytes] | Combiner]] = {}
         self._tags: dict[str, str] = {}
 
     def add(self, partition: int, records: Records) -> None:
@@ -56,9 +55,9 @@ class BatchRecords:
                 continue
             held = kinds.get(kind)
             if held is None:
-                held = kinds[kind] = []
-            if BY_NAME[kind].key:
-                held.extend(combine(kind, rows))
+                held = kinds[kind] = Combiner(kind) if BY_NAME[kind].key else []
+            if isinstance(held, Combiner):
+                held.add(rows)
             else:
                 held.extend(encode_rows(self._tag(kind), rows))
 
@@ -66,13 +65,13 @@ class BatchRecords:
         self, max_message_bytes: int, keep: RowFilter = _all_rows
     ) -> Iterator[tuple[int, str, bytes, int]]:
         """(input partition, kind, Avro container, rows in it) of everything the batch
-        sends, per partition and kind in order; a keyed kind's rows combined over the
-        whole batch and passed through `keep` first."""
+        sends, per partition and kind in order; a keyed kind's rows, combined over the
+        whole batch, passed through `keep` first."""
         for partition, kinds in self._by_partition.items():
             for kind, held in kinds.items():
                 tag = self._tag(kind)
-                if BY_NAME[kind].key:
-                    rows = keep(kind, combine(kind, held))
+                if isinstance(held, Combiner):
+                    rows = keep(kind, held.rows())
                     encoded = encode_rows(tag, rows) if rows else []
                 else:
                     encoded = held

@@ -233,3 +233,30 @@ def combine(
             copies.add(id(current))
         _combine_into(kind, current, row)
     return list(combined.values())
+
+
+class Combiner:
+    """The rows of one kind combined as they come: `add` rows in any number of calls, and
+    `rows()` is `combine` of all of them at once, in the same order (the C twin folds each
+    call's rows into the result so far; its reference keeps them and combines at the
+    end)."""
+
+    def __init__(self, kind_name: str, native: bool = NATIVE) -> None:
+        self._kind = BY_NAME[kind_name]
+        self._native = native and bool(self._kind.key)
+        self._held: list[dict[str, Any]] = []  # the reference's rows, or an unkeyed kind's
+        self._combined: dict[Any, dict[str, Any]] = {}  # the C fold's state: key -> row
+        self._copied: set[Any] = set()  # ... and the keys whose row is its own copy
+
+    def add(self, rows: Iterable[dict[str, Any]]) -> None:
+        if self._native:
+            native_module().combine_more(
+                self._combined, self._copied, rows, *_native_args(self._kind)
+            )
+        else:
+            self._held.extend(rows)
+
+    def rows(self) -> list[dict[str, Any]]:
+        if self._native:
+            return list(self._combined.values())
+        return combine(self._kind.name, self._held, native=False)

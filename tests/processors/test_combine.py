@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from lineagehouse.processors.records import BY_NAME, KIND_NAMES, avro_schema, combine
+from lineagehouse.processors.records import BY_NAME, KIND_NAMES, Combiner, avro_schema, combine
 from tests.processors.test_avro import corpus_records, derived, random_value
 
 KEYED = [name for name in KIND_NAMES if BY_NAME[name].key]
@@ -95,3 +95,23 @@ def test_nested_records_of_another_shape_combine_as_in_python() -> None:
         for pair in ([base, base | {"sql": variant}], [base | {"sql": variant}, base]):
             assert combine("jobs", pair, native=True) == combine("jobs", pair, native=False)
     assert combine("jobs", [base, base | {"sql": later}])[0]["sql"] == later
+
+
+@pytest.mark.parametrize("kind", KEYED)
+def test_a_combiner_fed_in_pieces_gives_what_combine_gives_at_once(kind: str) -> None:
+    """`Combiner` (what the processor folds each chunk into), both twins, against
+    `combine` of all the rows: the same rows in the same order, inputs untouched."""
+    rng = random.Random(f"combiner {kind}")
+    lineage = derived(300).get(kind, [])
+    for rows in (lineage, *(rows_sharing_keys(kind, rng, rng.choice([5, 40])) for _ in range(10))):
+        before = copy.deepcopy(rows)
+        expected = combine(kind, rows, native=False)
+        for native in (True, False):
+            combiner = Combiner(kind, native=native)
+            start = 0
+            while start < len(rows):
+                stop = start + rng.randint(1, 7)
+                combiner.add(rows[start:stop])
+                start = stop
+            assert combiner.rows() == expected, (kind, native)
+        assert rows == before
