@@ -53,7 +53,6 @@ from bench.bench_pipeline import cpu_seconds, derived_containers  # noqa: E402
 from tests.conftest import start_clickhouse  # noqa: E402
 
 VARIANTS = ("shipped", "wide parts", "no views", "default merges")
-MERGED = "rows merged"  # not CPU: the rows merges wrote, kept apart from the tables' figures
 CLICKHOUSE_WIDE_PART_BYTES = 10 * 1024 * 1024  # ClickHouse's default min_bytes_for_wide_part
 
 
@@ -85,8 +84,9 @@ def tables_of(client: clickhouse_connect.driver.Client, database: str, engine: s
 
 def run_variant(
     url: str, tmp: str, database: str, variant: str, batches: list[dict[str, bytes]], pid: int
-) -> dict[str, float]:
-    """Server CPU seconds per table (and "merges after") for one variant's inserts."""
+) -> tuple[dict[str, float], int]:
+    """Server CPU seconds per table (and "merges after") for one variant's inserts, and the
+    rows the server's merges wrote meanwhile."""
     settings = load_settings(data_dir=tmp, clickhouse={"url": url, "database": database})
     port = int(url.rsplit(":", 1)[1])
     client = clickhouse_connect.get_client(host="127.0.0.1", port=port)
@@ -118,9 +118,9 @@ def run_variant(
     before = cpu_seconds(pid)
     settle(client, database)
     spent["merges after"] = cpu_seconds(pid) - before
-    spent[MERGED] = merged_rows(client) - merged_before
+    merged = merged_rows(client) - merged_before
     client.command(f"DROP DATABASE {database} SYNC")
-    return spent
+    return spent, merged
 
 
 def main() -> None:
@@ -139,15 +139,16 @@ def main() -> None:
         server = start_clickhouse(Path(tmp) / "data", port, log)
         url = f"http://127.0.0.1:{port}"
         results: dict[str, list[dict[str, float]]] = {variant: [] for variant in VARIANTS}
+        rows_merged: dict[str, list[int]] = {variant: [] for variant in VARIANTS}
         try:
             for round_no in range(args.rounds):
                 shift = round_no % len(VARIANTS)
                 for index, variant in enumerate(VARIANTS[shift:] + VARIANTS[:shift]):
                     print(f"  round {round_no + 1}/{args.rounds}: {variant} ...", flush=True)
                     database = f"bench_tables_{round_no}_{index}"
-                    results[variant].append(
-                        run_variant(url, tmp, database, variant, batches, server.pid)
-                    )
+                    spent, merged = run_variant(url, tmp, database, variant, batches, server.pid)
+                    results[variant].append(spent)
+                    rows_merged[variant].append(merged)
         finally:
             stop_process(server)
             log.close()
@@ -157,13 +158,8 @@ def main() -> None:
 
     tables = [kind for kind in KIND_NAMES if any(kind in r for r in results["shipped"])]
     tables.sort(key=lambda kind: -per_event("shipped", kind))
-    totals = {
-        v: statistics.median(sum(t for k, t in r.items() if k != MERGED) for r in results[v])
-        / n
-        * 1e6
-        for v in VARIANTS
-    }
-    merged = {v: statistics.median(r[MERGED] for r in results[v]) / n for v in VARIANTS}
+    totals = {v: statistics.median(sum(r.values()) for r in results[v]) / n * 1e6 for v in VARIANTS}
+    merged = {v: statistics.median(rows_merged[v]) / n for v in VARIANTS}
     cores = usable_cpus()
     width = 20
     print()

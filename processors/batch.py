@@ -43,7 +43,6 @@ class BatchRecords:
 
     def __init__(self) -> None:
         self._by_partition: dict[int, dict[str, list[bytes] | Combiner]] = {}
-        self._tags: dict[str, str] = {}
 
     def add(self, partition: int, records: Records) -> None:
         """Fold in the records one chunk derived for one input partition."""
@@ -59,7 +58,7 @@ class BatchRecords:
             if isinstance(held, Combiner):
                 held.add(rows)
             else:
-                held.extend(encode_rows(self._tag(kind), rows))
+                held.extend(encode_rows(schema_tag(kind), rows))
 
     def containers(
         self, max_message_bytes: int, keep: RowFilter = _all_rows
@@ -69,7 +68,7 @@ class BatchRecords:
         whole batch, passed through `keep` first."""
         for partition, kinds in self._by_partition.items():
             for kind, held in kinds.items():
-                tag = self._tag(kind)
+                tag = schema_tag(kind)
                 if isinstance(held, Combiner):
                     rows = keep(kind, held.rows())
                     encoded = encode_rows(tag, rows) if rows else []
@@ -77,9 +76,3 @@ class BatchRecords:
                     encoded = held
                 for payload, count in containers(tag, encoded, max_message_bytes):
                     yield partition, kind, payload, count
-
-    def _tag(self, kind: str) -> str:
-        tag = self._tags.get(kind)
-        if tag is None:
-            tag = self._tags[kind] = schema_tag(kind)
-        return tag

@@ -8,7 +8,7 @@ Commit protocol of this stage (at-least-once in; see ARCHITECTURE.md for the who
    letter with all its reasons. A few hundred messages at a time, whose records are then
    folded into the batch's (`batch.BatchRecords`: encoded, or combined per key).
 3. Produce the dead letters to the DLQ topic, and per input partition and record kind one
-   or a few Avro messages (rows combined per key over the whole batch, `records.combine`,
+   or a few Avro messages (rows combined per key over the whole batch, `records.Combiner`,
    and content already sent left out) to the kind's topic, keyed by the input partition
    (so one partition's records stay in order); wait until the broker acknowledged every
    one. On a delivery failure, produce the whole batch again (duplicates are harmless

@@ -63,18 +63,23 @@ def _presend(content: SentContent, derived: list[dict[int, dict[str, list]]]) ->
     content.sent(sent)
 
 
-def _reference(
-    derived: list[dict[int, dict[str, list]]], content: SentContent, limit: int
-) -> list[tuple[int, str, bytes, int]]:
+def _merged(derived: list[dict[int, dict[str, list]]]) -> dict[int, dict[str, list]]:
+    """The records of several messages together, per input partition and kind, in order."""
     by_partition: dict[int, dict[str, list]] = {}
     for each in derived:
         for partition, records in each.items():
             kinds = by_partition.setdefault(partition, {})
             for kind, rows in records.items():
                 kinds.setdefault(kind, []).extend(rows)
+    return by_partition
+
+
+def _reference(
+    derived: list[dict[int, dict[str, list]]], content: SentContent, limit: int
+) -> list[tuple[int, str, bytes, int]]:
     sent: list[tuple[int, str, bytes, int]] = []
     new: set[tuple] = set()
-    for partition, kinds in by_partition.items():
+    for partition, kinds in _merged(derived).items():
         for kind, rows in kinds.items():
             if BY_NAME[kind].key:
                 rows = content.unsent(kind, combine(kind, rows), new)
@@ -94,13 +99,7 @@ def test_chunked_batch_sends_what_the_whole_batch_combined_sends(chunk: int, lim
 
     batch = BatchRecords()
     for start in range(0, len(derived), chunk):
-        by_partition: dict[int, dict[str, list]] = {}
-        for each in derived[start : start + chunk]:
-            for partition, records in each.items():
-                kinds = by_partition.setdefault(partition, {})
-                for kind, rows in records.items():
-                    kinds.setdefault(kind, []).extend(rows)
-        for partition, records in by_partition.items():
+        for partition, records in _merged(derived[start : start + chunk]).items():
             batch.add(partition, records)
     new: set[tuple] = set()
     got = list(batch.containers(limit, lambda kind, rows: content.unsent(kind, rows, new)))
