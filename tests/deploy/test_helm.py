@@ -9,20 +9,21 @@ explicitly and only checked structurally.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shlex
 import tomllib
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 import helm_python
 import kubernetes_validate
 import pytest
 import yaml
 
-from lineagehouse.settings import ENV_PREFIX, ConfigError, Settings, load_settings
+from lineagehouse.settings import ENV_PREFIX, Compression, ConfigError, load_settings
 from tests.deploy import CHART, GUIDE, REPO, api_route_paths, setting_env_names, worker_stages
 
 KUBE_VERSION = "1.30"
@@ -40,7 +41,6 @@ FAKE_SECRET_VALUES = (
     "clickhouse-S3cr3t-do-not-render",
     "api-key-S3cr3t-do-not-render",
 )
-HAS_RETENTION = "retention" in Settings.model_fields
 
 
 def values_of(value_set: str) -> dict[str, Any]:
@@ -153,12 +153,34 @@ def test_migrations_run_as_a_pre_install_and_pre_upgrade_hook(rendered, value_se
     assert env.get("LINEAGEHOUSE_CLICKHOUSE__CLUSTER") == cluster
 
 
+CLUSTER_VALUES = "clickhouse-cluster-retention-values.yaml"
+
+
 def test_cluster_mode_reaches_the_sink_too(rendered) -> None:
-    docs = docs_of(rendered, "clickhouse-cluster-retention-values.yaml")
+    docs = docs_of(rendered, CLUSTER_VALUES)
     (configmap,) = of_kind(docs, "ConfigMap")
     assert configmap["data"]["LINEAGEHOUSE_CLICKHOUSE__CLUSTER"] == "lineage_cluster"
     assert configmap["data"]["LINEAGEHOUSE_RETENTION__RAW_EVENTS_DAYS"] == "30"
     assert configmap["data"]["LINEAGEHOUSE_RETENTION__ISSUES_DAYS"] == "90"
+
+
+@pytest.mark.parametrize(("value_set", "tuned"), [("default", True), (CLUSTER_VALUES, False)])
+def test_the_migrations_job_tunes_merges_unless_told_not_to(
+    rendered, value_set: str, tuned: bool, monkeypatch, tmp_path: Path
+) -> None:
+    docs = docs_of(rendered, value_set)
+    (job,) = [doc for doc, _ in pod_specs(docs) if doc["kind"] == "Job"]
+    (container,) = job["spec"]["template"]["spec"]["containers"]
+    value = container_env(docs, container)["LINEAGEHOUSE_CLICKHOUSE__TUNE_MERGES"]
+    monkeypatch.chdir(tmp_path)  # no stray .env file
+    monkeypatch.setenv("LINEAGEHOUSE_CLICKHOUSE__TUNE_MERGES", value)
+    assert load_settings().clickhouse.tune_merges is tuned
+
+
+def test_the_compression_enum_is_the_settings_codecs() -> None:
+    schema = json.loads((CHART / "values.schema.json").read_text())
+    enum = schema["properties"]["kafka"]["properties"]["compression"]["enum"]
+    assert enum == list(get_args(Compression))
 
 
 @pytest.mark.parametrize("value_set", VALUE_SETS)
@@ -339,8 +361,6 @@ def test_every_env_name_is_a_setting_and_loads(
             env = container_env(docs, container)
             names = {n for n in env if n.startswith(ENV_PREFIX)}
             assert names == set(env), f"non-setting variables: {set(env) - names}"
-            if not HAS_RETENTION:  # settings.retention is on its way; skip only those
-                names = {n for n in names if not n.startswith(f"{ENV_PREFIX}RETENTION__")}
             unknown = names - known
             assert not unknown, f"{doc['metadata']['name']}: not settings: {sorted(unknown)}"
             for name in list(os.environ):
@@ -364,8 +384,6 @@ def test_every_env_name_is_a_setting_and_loads(
 
 
 def test_retention_settings_exist() -> None:
-    if not HAS_RETENTION:
-        pytest.skip("settings.retention is not in lineagehouse/settings.py yet")
     names = setting_env_names()
     for suffix in ("RAW_EVENTS_DAYS", "LINEAGE_DAYS", "QUALITY_DAYS", "ISSUES_DAYS"):
         assert f"{ENV_PREFIX}RETENTION__{suffix}" in names

@@ -104,6 +104,7 @@ LINEAGEHOUSE_CLICKHOUSE__DATABASE: {{ $v.clickhouse.database | quote }}
 {{- if $v.clickhouse.cluster }}
 LINEAGEHOUSE_CLICKHOUSE__CLUSTER: {{ $v.clickhouse.cluster | quote }}
 {{- end }}
+LINEAGEHOUSE_CLICKHOUSE__TUNE_MERGES: {{ ternary "true" "false" (ne $v.clickhouse.tuneMerges false) | quote }}
 LINEAGEHOUSE_RETENTION__RAW_EVENTS_DAYS: {{ $v.retention.rawEventsDays | int | toString | quote }}
 LINEAGEHOUSE_RETENTION__LINEAGE_DAYS: {{ $v.retention.lineageDays | int | toString | quote }}
 LINEAGEHOUSE_RETENTION__QUALITY_DAYS: {{ $v.retention.qualityDays | int | toString | quote }}
