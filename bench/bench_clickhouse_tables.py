@@ -36,7 +36,6 @@ import json
 import statistics
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import clickhouse_connect
@@ -49,23 +48,11 @@ from lineagehouse.store.migrations import MERGE_SETTINGS, migrate
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
-from bench.bench_pipeline import cpu_seconds, derived_containers  # noqa: E402
+from bench.bench_pipeline import cpu_seconds, derived_containers, settle  # noqa: E402
 from tests.conftest import start_clickhouse  # noqa: E402
 
 VARIANTS = ("shipped", "wide parts", "no views", "default merges")
 CLICKHOUSE_WIDE_PART_BYTES = 10 * 1024 * 1024  # ClickHouse's default min_bytes_for_wide_part
-
-
-def settle(client: clickhouse_connect.driver.Client, database: str) -> None:
-    """Wait until no merge of `database` has run for three checks in a row."""
-    quiet = 0
-    while quiet < 3:
-        time.sleep(0.5)
-        running = client.query(
-            "SELECT count() FROM system.merges WHERE database = {db:String}",
-            parameters={"db": database},
-        ).result_rows[0][0]
-        quiet = quiet + 1 if running == 0 else 0
 
 
 def merged_rows(client: clickhouse_connect.driver.Client) -> int:
