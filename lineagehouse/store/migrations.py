@@ -198,7 +198,8 @@ def tune_merges(
     ).result_rows
     ran = []
     for table, query in tables:
-        missing = [a for a in assignments if a not in query]
+        # each assignment whole: "merge_selector_base = 10" is not "... = 100"
+        missing = [a for a in assignments if not re.search(rf"\b{re.escape(a)}(?![\w.])", query)]
         if not missing:
             continue
         stmt = f"ALTER TABLE {db}.{table}{on_cluster} MODIFY SETTING {', '.join(missing)}"

@@ -186,6 +186,9 @@ def test_every_table_merges_about_ten_parts_at_once(settings: Settings, ch: Clie
         for name, value in MERGE_SETTINGS.items():
             assert f"{name} = {value}" in query, table
     assert tune_merges(settings, ch) == []  # already set: nothing to do
+    ch.command(f"ALTER TABLE {db}.runs MODIFY SETTING merge_selector_base = 100")
+    assert len(tune_merges(settings, ch)) == 1  # 100 is not 10
+    assert "merge_selector_base = 10," in create_queries()["runs"]
     assert tune_merges(settings, ch, {"no_such_merge_setting": "1"}) == []
 
     # The effect, on two tables alike but for the settings: 8 inserts of one part each.
