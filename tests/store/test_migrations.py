@@ -191,12 +191,14 @@ def test_every_table_merges_about_ten_parts_at_once(settings: Settings, ch: Clie
     assert "merge_selector_base = 10," in create_queries()["runs"]
     assert tune_merges(settings, ch, {"no_such_merge_setting": "1"}) == []
 
-    # The effect, on two tables alike but for the settings: 8 inserts of one part each.
-    for table, tuned in (("merges_default", False), ("merges_tuned", True)):
-        ch.command(f"CREATE TABLE {db}.{table} (k UInt64, v String) ENGINE = MergeTree ORDER BY k")
-        if tuned:
-            assignments = ", ".join(f"{n} = {v}" for n, v in MERGE_SETTINGS.items())
-            ch.command(f"ALTER TABLE {db}.{table} MODIFY SETTING {assignments}")
+    # The effect, on two tables alike but for the settings (`tune_merges` runs between
+    # their creations, so it tunes the first only): 8 inserts of one part each.
+    columns = "(k UInt64, v String) ENGINE = MergeTree ORDER BY k"
+    ch.command(f"CREATE TABLE {db}.merges_tuned {columns}")
+    (statement,) = tune_merges(settings, ch)
+    assert f"{db}.merges_tuned MODIFY SETTING" in statement
+    ch.command(f"CREATE TABLE {db}.merges_default {columns}")
+    for table in ("merges_tuned", "merges_default"):
         ch.command(f"SYSTEM STOP MERGES {db}.{table}")
         for i in range(8):
             ch.command(f"INSERT INTO {db}.{table} SELECT number, 'x' FROM numbers({i}000, 1000)")
