@@ -41,14 +41,18 @@ def test_sigkill_mid_stream_every_event_once(
     produce(settings, [(run_key(e), encode(e)) for e in events])
 
     worker = start_worker(settings)
-    at_kill = wait_for(
-        lambda: counts(ch, settings)[0] >= 2000 and counts(ch, settings),
+    # One cheap query per poll, and the kill right after it: the FINAL counts took long
+    # enough on a busy machine for the worker to finish the stream between them.
+    raw_rows = f"SELECT count() FROM {settings.clickhouse.database}.events_raw"
+    wait_for(
+        lambda: ch.command(raw_rows) >= 2000,
         120,
         "the worker to write its first batches",
         alive=worker,
     )
     worker.send_signal(signal.SIGKILL)
     worker.wait(10)
+    at_kill = counts(ch, settings)  # the worker is dead: this is what it left
     assert at_kill[2] < 20_000, "the worker finished before it could be killed mid-stream"
 
     worker = start_worker(settings)
