@@ -61,7 +61,7 @@ class Kind:
 
 
 # Also the sink's insert order within one flush: runs last, so that a reader who sees a
-# run also sees its edges, datasets and facets.
+# run also sees the edges, datasets and facets of the same flush.
 KINDS: tuple[Kind, ...] = (
     Kind("events_raw"),
     Kind("dead_letters"),

@@ -192,8 +192,7 @@ def test_up_starts_one_processor_per_usable_core() -> None:
 
     cores = sorted(os.sched_getaffinity(0))
     code = (
-        "from lineagehouse.settings import Settings; "
-        "print(Settings().worker.processor_processes())"
+        "from lineagehouse.settings import Settings; print(Settings().worker.processor_processes())"
     )
     runs = {1: 0, 2: 2} if len(cores) >= 2 else {1: 0}
     for pinned, expected in runs.items():
