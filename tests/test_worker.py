@@ -72,6 +72,15 @@ def test_sigkill_mid_stream_every_event_once(
     assert rows >= 20_000  # replays are allowed to write twice; FINAL collapses them
     stored = set(ch.query(f"SELECT run_id FROM {db}.events_raw FINAL").result_columns[0])
     assert stored == {e["run"]["runId"] for e in events}
+    # runs are written last in each flush: once they are all in, each is there once
+    wait_for(
+        lambda: ch.command(f"SELECT count() FROM {db}.runs FINAL") == 20_000,
+        60,
+        "all 20,000 runs after restart",
+        alive=worker,
+    )
+    run_ids = ch.query(f"SELECT run_id FROM {db}.runs FINAL").result_columns[0]
+    assert sorted(run_ids) == sorted(e["run"]["runId"] for e in events)
 
 
 def test_datasets_with_equal_schemas_each_get_their_version(
