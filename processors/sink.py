@@ -11,8 +11,8 @@ Commit protocol of this stage (see ARCHITECTURE.md for the whole):
    ClickHouse acknowledged (blocking is the backpressure; nothing is dropped). The
    tables are written together, then `runs` last (a reader who sees a run sees the
    edges, datasets and facets that reached the sink with it; a flush's boundary does not
-   follow the processor's batches, so in a backlog one kind's rows can land a flush or
-   two before another's).
+   follow the processor's batches, so in a backlog one kind's rows can be several
+   flushes ahead of another's; ARCHITECTURE.md, step 6).
 3. Only then commit the offsets of every message whose rows were inserted.
 
 A crash before 3 replays those messages; every table collapses the copies (identities
