@@ -54,8 +54,9 @@ def test_sigkill_mid_stream_every_event_once(
     worker.send_signal(signal.SIGKILL)
     worker.wait(10)
     # The worker is dead: this is what it left. Not finished means some table is short.
+    runs_final = f"SELECT count() FROM {db}.runs FINAL"
     at_kill = counts(ch, settings)
-    runs_at_kill = ch.command(f"SELECT count() FROM {db}.runs FINAL")
+    runs_at_kill = ch.command(runs_final)
     assert (at_kill[2], runs_at_kill) != (20_000, 20_000), (
         "the worker finished before it could be killed mid-stream"
     )
@@ -74,7 +75,7 @@ def test_sigkill_mid_stream_every_event_once(
     assert stored == {e["run"]["runId"] for e in events}
     # runs are written last in each flush: once they are all in, each is there once
     wait_for(
-        lambda: ch.command(f"SELECT count() FROM {db}.runs FINAL") == 20_000,
+        lambda: ch.command(runs_final) == 20_000,
         60,
         "all 20,000 runs after restart",
         alive=worker,
