@@ -58,7 +58,13 @@ import clickhouse_connect
 from confluent_kafka import Consumer, Producer
 
 from lineagehouse.embedded.broker import start_broker
-from lineagehouse.embedded.process import free_port, http_ok, stop_process, wait_until
+from lineagehouse.embedded.process import (
+    die_with_parent,
+    free_port,
+    http_ok,
+    stop_process,
+    wait_until,
+)
 from lineagehouse.processors.app import parse_stages
 from lineagehouse.processors.avro import encode as avro_encode
 from lineagehouse.processors.avro import schema_tag, splice
@@ -375,6 +381,14 @@ LAYOUTS = {  # --stages: the worker processes, one `--stage` each
 }
 
 
+# `lineagehouse up` starts each process in a session of its own (and the broker too), and
+# so does the benchmark: where the kernel schedules by session (autogroup, the default of
+# most distributions' kernels), the cores are shared out per process rather than per thread.
+# Until session 20 ClickHouse's threads and the workers' shared one session; rates measured
+# both ways were within the runs' spread (BENCHMARKS.md).
+AS_UP_DOES: dict[str, Any] = {"start_new_session": True, "preexec_fn": die_with_parent}
+
+
 def start_workers(settings: Settings, stages: str, logs: Any) -> list[subprocess.Popen]:
     """`all`: one worker process; `split`: a sink process and a processor process;
     `split2`: a sink and two processor replicas (one consumer group); `up`: what
@@ -386,7 +400,9 @@ def start_workers(settings: Settings, stages: str, logs: Any) -> list[subprocess
     for i, stage in enumerate(LAYOUTS[stages]):
         stage_env = {**env, "LINEAGEHOUSE_WORKER__WEB_PORT": str(settings.worker.web_port + i)}
         procs.append(
-            subprocess.Popen([*cmd, "--stage", stage], env=stage_env, stdout=logs, stderr=logs)
+            subprocess.Popen(
+                [*cmd, "--stage", stage], env=stage_env, stdout=logs, stderr=logs, **AS_UP_DOES
+            )
         )
     return procs
 
@@ -603,6 +619,7 @@ def main() -> None:
             stdout=logs,
             stderr=logs,
             env=env,
+            **AS_UP_DOES,
         )
         procs: list[subprocess.Popen] = []
         try:
