@@ -59,7 +59,7 @@ from confluent_kafka import Consumer, Producer
 
 from lineagehouse.embedded.broker import start_broker
 from lineagehouse.embedded.process import (
-    die_with_parent,
+    OWN_SESSION,
     free_port,
     http_ok,
     stop_process,
@@ -381,14 +381,6 @@ LAYOUTS = {  # --stages: the worker processes, one `--stage` each
 }
 
 
-# `lineagehouse up` starts each process in a session of its own (and the broker too), and
-# so does the benchmark: where the kernel schedules by session (autogroup, the default of
-# most distributions' kernels), the cores are shared out per process rather than per thread.
-# Until session 20 ClickHouse's threads and the workers' shared one session; rates measured
-# both ways were within the runs' spread (BENCHMARKS.md).
-AS_UP_DOES: dict[str, Any] = {"start_new_session": True, "preexec_fn": die_with_parent}
-
-
 def start_workers(settings: Settings, stages: str, logs: Any) -> list[subprocess.Popen]:
     """`all`: one worker process; `split`: a sink process and a processor process;
     `split2`: a sink and two processor replicas (one consumer group); `up`: what
@@ -401,7 +393,7 @@ def start_workers(settings: Settings, stages: str, logs: Any) -> list[subprocess
         stage_env = {**env, "LINEAGEHOUSE_WORKER__WEB_PORT": str(settings.worker.web_port + i)}
         procs.append(
             subprocess.Popen(
-                [*cmd, "--stage", stage], env=stage_env, stdout=logs, stderr=logs, **AS_UP_DOES
+                [*cmd, "--stage", stage], env=stage_env, stdout=logs, stderr=logs, **OWN_SESSION
             )
         )
     return procs
@@ -619,7 +611,7 @@ def main() -> None:
             stdout=logs,
             stderr=logs,
             env=env,
-            **AS_UP_DOES,
+            **OWN_SESSION,  # as `up` starts it (and the workers, above)
         )
         procs: list[subprocess.Popen] = []
         try:

@@ -28,8 +28,8 @@ from lineagehouse.apikeys import create_key
 from lineagehouse.drain import wait_until_drained
 from lineagehouse.embedded.broker import start_broker
 from lineagehouse.embedded.process import (
+    OWN_SESSION,
     StartupError,
-    die_with_parent,
     http_ok,
     stop_process,
     wait_until,
@@ -62,8 +62,7 @@ class _Stack:
             env=env,
             stdout=out,
             stderr=out,
-            start_new_session=True,
-            preexec_fn=die_with_parent,
+            **OWN_SESSION,
         )
         self.procs.append((name, proc))
         return proc

@@ -13,7 +13,7 @@ import subprocess
 from pathlib import Path
 from typing import IO
 
-from lineagehouse.embedded.process import StartupError, die_with_parent, port_open, wait_until
+from lineagehouse.embedded.process import OWN_SESSION, StartupError, port_open, wait_until
 
 log = logging.getLogger("lineagehouse.broker")
 
@@ -69,8 +69,7 @@ def start_broker(host: str, port: int, output: IO | int | None = None) -> subpro
         env=env,
         stdout=output,
         stderr=output,
-        start_new_session=True,
-        preexec_fn=die_with_parent,
+        **OWN_SESSION,
     )
     try:
         wait_until(lambda: port_open(host, port), f"Kafka broker on {host}:{port}", 30, proc)

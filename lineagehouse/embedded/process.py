@@ -11,6 +11,7 @@ import sys
 import time
 import urllib.request
 from collections.abc import Callable
+from typing import Any
 
 
 class StartupError(RuntimeError):
@@ -25,6 +26,14 @@ def die_with_parent() -> None:
 
         pr_set_pdeathsig = 1
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM)
+
+
+# How `up` starts each of its processes (`subprocess.Popen(..., **OWN_SESSION)`): in a
+# session of its own, so that Ctrl-C reaches `up` alone, which stops them in order, and
+# dying with the process that started it. Where the kernel schedules by session
+# (autogroup), the cores are then shared out per process; the pipeline benchmark starts
+# its processes the same way to measure what `up` runs.
+OWN_SESSION: dict[str, Any] = {"start_new_session": True, "preexec_fn": die_with_parent}
 
 
 def port_open(host: str, port: int) -> bool:
